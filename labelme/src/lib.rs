@@ -1,0 +1,25 @@
+//! labelme annotations in, segmentation datasets out.
+//!
+//! This crate owns everything segkit does with plain files and no neural network:
+//!
+//! - [`dataset`]: the on-disk dataset folder contract (VOC layout plus `dataset.json`),
+//!   with atomic writes and P-mode class-index PNGs; every other segkit crate reads and
+//!   writes datasets through it.
+//! - [`synth`]: the synthetic defect dataset (labelme JSON + images) that the demo and the
+//!   tests run on, deterministic by seed.
+//!
+//! # Example
+//!
+//! ```
+//! use segkit_labelme::dataset::{read_index_png, write_index_png, MaskEncoding};
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("mask.png");
+//! let mask = vec![0u8, 1, 2, 255];
+//! write_index_png(&path, 2, 2, &mask, MaskEncoding::Palette)?;
+//! assert_eq!(read_index_png(&path)?.data, mask);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod dataset;
+pub mod synth;

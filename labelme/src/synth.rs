@@ -1,0 +1,1 @@
+//! Synthetic demo dataset (being written).

@@ -1,0 +1,2 @@
+//! Self-contained HTML reports of segkit runs and datasets.
+#![deny(missing_docs)]
