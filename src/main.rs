@@ -24,6 +24,7 @@ struct Cli {
 enum Command {
     Synth(cmd::synth::Args),
     Convert(cmd::convert::Args),
+    Stats(cmd::curate::StatsArgs),
     Augment(cmd::augment::Args),
     #[cfg(feature = "train")]
     Train(cmd::train::TrainArgs),
@@ -40,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Stats(a) => cmd::curate::stats(a),
         Command::Augment(a) => cmd::augment::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd::train::train(a),

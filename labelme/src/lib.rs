@@ -23,3 +23,4 @@
 
 pub mod dataset;
 pub mod synth;
+pub mod curate;

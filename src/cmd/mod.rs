@@ -4,6 +4,7 @@
 
 pub mod augment;
 pub mod convert;
+pub mod curate;
 pub mod report;
 pub mod synth;
 #[cfg(feature = "train")]

@@ -1,0 +1,1 @@
+//! Dataset curation: stats, filter, remap, split, crop, tile (being written).
