@@ -54,11 +54,17 @@ pub enum DatasetError {
 impl DatasetError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DatasetError::Io { path: path.into(), source }
+        DatasetError::Io {
+            path: path.into(),
+            source,
+        }
     }
     /// A content error on `path`.
     pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        DatasetError::Invalid { path: path.into(), message: message.into() }
+        DatasetError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -132,7 +138,11 @@ impl HistoryEntry {
         let at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        HistoryEntry { command: command.into(), version: env!("CARGO_PKG_VERSION").into(), at }
+        HistoryEntry {
+            command: command.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            at,
+        }
     }
 }
 
@@ -161,7 +171,11 @@ impl Manifest {
         let classes = class_names
             .iter()
             .enumerate()
-            .map(|(i, n)| ClassInfo { id: i as u32, name: n.clone(), color: cmap[i % 256] })
+            .map(|(i, n)| ClassInfo {
+                id: i as u32,
+                name: n.clone(),
+                color: cmap[i % 256],
+            })
             .collect();
         Manifest {
             format: FORMAT.into(),
@@ -232,7 +246,10 @@ impl Dataset {
             if c.id as usize != i {
                 return Err(DatasetError::invalid(
                     &path,
-                    format!("class {:?} has id {} at position {i}: ids must be 0..N-1 in order", c.name, c.id),
+                    format!(
+                        "class {:?} has id {} at position {i}: ids must be 0..N-1 in order",
+                        c.name, c.id
+                    ),
                 ));
             }
         }
@@ -261,13 +278,23 @@ impl Dataset {
             return Ok(None);
         }
         let text = fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
-        Ok(Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()))
+        Ok(Some(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        ))
     }
 
     /// Entries whose stem is in `stems`, in the order of `stems`; unknown stems are an error.
     pub fn entries<'a>(&'a self, stems: &[String]) -> Result<Vec<&'a ImageEntry>> {
-        let by_stem: BTreeMap<&str, &ImageEntry> =
-            self.manifest.images.iter().map(|e| (e.stem.as_str(), e)).collect();
+        let by_stem: BTreeMap<&str, &ImageEntry> = self
+            .manifest
+            .images
+            .iter()
+            .map(|e| (e.stem.as_str(), e))
+            .collect();
         stems
             .iter()
             .map(|s| {
@@ -302,7 +329,10 @@ pub fn write_split(root: &Path, name: &str, stems: &[String]) -> Result<()> {
         text.push_str(s);
         text.push('\n');
     }
-    atomic_write(&root.join(SPLITS_DIR).join(format!("{name}.txt")), text.as_bytes())
+    atomic_write(
+        &root.join(SPLITS_DIR).join(format!("{name}.txt")),
+        text.as_bytes(),
+    )
 }
 
 /// Write `bytes` to `path` through a temp file in the same folder and a rename, creating
@@ -328,9 +358,12 @@ pub fn atomic_write_with(
         .map_err(|e| DatasetError::io(dir, e))?;
     {
         let mut w = BufWriter::new(tmp.as_file());
-        fill(&mut w).and_then(|_| w.flush()).map_err(|e| DatasetError::io(path, e))?;
+        fill(&mut w)
+            .and_then(|_| w.flush())
+            .map_err(|e| DatasetError::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| DatasetError::io(path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| DatasetError::io(path, e.error))?;
     Ok(())
 }
 
@@ -379,7 +412,11 @@ pub fn write_index_png(
     data: &[u8],
     encoding: MaskEncoding,
 ) -> Result<()> {
-    assert_eq!(data.len(), width as usize * height as usize, "mask buffer size");
+    assert_eq!(
+        data.len(),
+        width as usize * height as usize,
+        "mask buffer size"
+    );
     atomic_write_with(path, |w| {
         let mut enc = png::Encoder::new(w, width, height);
         enc.set_depth(png::BitDepth::Eight);
@@ -394,7 +431,9 @@ pub fn write_index_png(
         // Masks are mostly runs of one value: fast compression is nearly as small and much quicker.
         enc.set_compression(png::Compression::Fast);
         let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-        writer.write_image_data(data).map_err(std::io::Error::other)?;
+        writer
+            .write_image_data(data)
+            .map_err(std::io::Error::other)?;
         writer.finish().map_err(std::io::Error::other)
     })
 }
@@ -437,9 +476,16 @@ pub fn read_index_png(path: &Path) -> Result<IndexMask> {
         }
     };
     if data.len() != n {
-        return Err(DatasetError::invalid(path, "mask data size does not match its header"));
+        return Err(DatasetError::invalid(
+            path,
+            "mask data size does not match its header",
+        ));
     }
-    Ok(IndexMask { width, height, data })
+    Ok(IndexMask {
+        width,
+        height,
+        data,
+    })
 }
 
 fn unpack_bits(buf: &[u8], width: u32, height: u32, bits: u8) -> Vec<u8> {
@@ -475,7 +521,11 @@ pub fn count_values(mask: &[u8]) -> BTreeMap<u32, u64> {
     for &v in mask {
         hist[v as usize] += 1;
     }
-    hist.iter().enumerate().filter(|(_, &n)| n > 0).map(|(v, &n)| (v as u32, n)).collect()
+    hist.iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(v, &n)| (v as u32, n))
+        .collect()
 }
 
 #[cfg(test)]
@@ -505,7 +555,10 @@ mod tests {
             assert_eq!(m.data, data);
         }
         // no temp files left behind
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
@@ -531,7 +584,11 @@ mod tests {
             views: vec!["front".into()],
             source: "a.json".into(),
             class_pixels: [(0, 1), (1, 1)].into_iter().collect(),
-            instances: vec![Instance { class: 1, area: 1, bbox: [1, 0, 1, 1] }],
+            instances: vec![Instance {
+                class: 1,
+                area: 1,
+                bbox: [1, 0, 1, 1],
+            }],
             extra,
         });
         let dir = tempfile::tempdir().unwrap();

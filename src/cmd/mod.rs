@@ -9,3 +9,25 @@ pub mod report;
 pub mod synth;
 #[cfg(feature = "train")]
 pub mod train;
+
+use std::path::Path;
+
+/// Refuse to write into a folder that already holds files, unless `force`: mixing a new
+/// dataset into an old one silently is how stale masks end up in training.
+pub fn ensure_empty_output(out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() {
+        if !out.is_dir() {
+            anyhow::bail!("{} exists and is not a folder", out.display());
+        }
+        let non_empty = std::fs::read_dir(out)?.next().is_some();
+        if non_empty && !force {
+            anyhow::bail!(
+                "{} is not empty: choose a new folder, or pass --force to write into it",
+                out.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    Ok(())
+}
