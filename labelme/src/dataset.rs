@@ -351,9 +351,12 @@ pub fn atomic_write_with(
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".segkit-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".segkit-").suffix(".tmp");
+    // tempfile creates 0600 files; outputs are ordinary files others may read.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| DatasetError::io(dir, e))?;
     {

@@ -356,11 +356,7 @@ fn defect_geometry(rng: &mut ChaCha8Rng, kind: Kind, w: u32, h: u32, s: f64) -> 
                 angle += rng.gen_range(-0.35..0.35);
                 let last = *points.last().expect("non-empty");
                 let step = len / segments as f64;
-                points.push(clamp_pt(
-                    [last[0] + step * angle.cos(), last[1] + step * angle.sin()],
-                    w,
-                    h,
-                ));
+                points.push(step_inside(last, &mut angle, step, margin, w, h));
             }
             Geometry::Polyline { points, strip }
         }
@@ -386,11 +382,7 @@ fn defect_geometry(rng: &mut ChaCha8Rng, kind: Kind, w: u32, h: u32, s: f64) -> 
             for _ in 0..n {
                 angle += rng.gen_range(-0.6..0.6);
                 let last = *spine.last().expect("non-empty");
-                spine.push(clamp_pt(
-                    [last[0] + step * angle.cos(), last[1] + step * angle.sin()],
-                    w,
-                    h,
-                ));
+                spine.push(step_inside(last, &mut angle, step, margin, w, h));
             }
             let half = rng.gen_range(1.5..3.0) * s.max(1.0);
             let mut left = Vec::new();
@@ -428,6 +420,34 @@ fn blob(rng: &mut ChaCha8Rng, w: u32, h: u32, rmin: f64, rmax: f64) -> Geometry 
         })
         .collect();
     Geometry::Polygon { points }
+}
+
+/// One step of a random walk that turns back at the margin instead of running along the
+/// image border (a defect hugging the border is not what parts look like).
+fn step_inside(
+    from: [f64; 2],
+    angle: &mut f64,
+    step: f64,
+    margin: f64,
+    w: u32,
+    h: u32,
+) -> [f64; 2] {
+    let inside = |p: [f64; 2]| {
+        p[0] >= margin && p[1] >= margin && p[0] <= w as f64 - margin && p[1] <= h as f64 - margin
+    };
+    let next = |a: f64| [from[0] + step * a.cos(), from[1] + step * a.sin()];
+    for turn in [
+        0.0,
+        std::f64::consts::PI,
+        std::f64::consts::FRAC_PI_2,
+        -std::f64::consts::FRAC_PI_2,
+    ] {
+        if inside(next(*angle + turn)) {
+            *angle += turn;
+            return next(*angle);
+        }
+    }
+    clamp_pt(next(*angle), w, h)
 }
 
 fn clamp_pt(p: [f64; 2], w: u32, h: u32) -> [f64; 2] {
