@@ -14,7 +14,13 @@ use clap::{Parser, Subcommand};
 /// labelme JSON → pixel-exact VOC masks → curation → augmentation → UNet training →
 /// HTML reports, in one binary. Run `segkit <command> --help` for an example of each.
 #[derive(Parser)]
-#[command(name = "segkit", version, about, long_about, arg_required_else_help = true)]
+#[command(
+    name = "segkit",
+    version,
+    about,
+    long_about,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +31,10 @@ enum Command {
     Synth(cmd::synth::Args),
     Convert(cmd::convert::Args),
     Stats(cmd::curate::StatsArgs),
+    Filter(cmd::curate::FilterArgs),
+    Remap(cmd::curate::RemapArgs),
+    Split(cmd::curate::SplitArgs),
+    Crop(cmd::curate::CropArgs),
     Augment(cmd::augment::Args),
     #[cfg(feature = "train")]
     Train(cmd::train::TrainArgs),
@@ -42,6 +52,10 @@ fn main() {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Stats(a) => cmd::curate::stats(a),
+        Command::Filter(a) => cmd::curate::run_filter(a),
+        Command::Remap(a) => cmd::curate::run_remap(a),
+        Command::Split(a) => cmd::curate::run_split(a),
+        Command::Crop(a) => cmd::curate::run_crop(a),
         Command::Augment(a) => cmd::augment::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd::train::train(a),

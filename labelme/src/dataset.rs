@@ -376,7 +376,7 @@ pub fn voc_colormap() -> [[u8; 3]; 256] {
     for (i, entry) in cmap.iter_mut().enumerate() {
         let (mut c, mut r, mut g, mut b) = (i, 0u8, 0u8, 0u8);
         for j in 0..8 {
-            r |= (((c >> 0) & 1) as u8) << (7 - j);
+            r |= ((c & 1) as u8) << (7 - j);
             g |= (((c >> 1) & 1) as u8) << (7 - j);
             b |= (((c >> 2) & 1) as u8) << (7 - j);
             c >>= 3;

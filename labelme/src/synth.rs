@@ -604,9 +604,8 @@ fn paint(img: &mut image::RgbImage, g: &Geometry, kind: Kind, rng: &mut ChaCha8R
                 _ => 1.0,
             };
             let px = img.get_pixel_mut(x, y);
-            for c in 0..3 {
-                let v = px.0[c] as f64 + alpha * delta * shade * colour[c];
-                px.0[c] = v.clamp(0.0, 255.0) as u8;
+            for (v, tint) in px.0.iter_mut().zip(colour) {
+                *v = (*v as f64 + alpha * delta * shade * tint).clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -622,8 +621,8 @@ fn paint_glare(img: &mut image::RgbImage, g: &Geometry) {
             let d = signed_distance(g, [x as f64, y as f64]);
             let alpha = (0.5 - d / 16.0).clamp(0.0, 1.0) * 0.8;
             let px = img.get_pixel_mut(x, y);
-            for c in 0..3 {
-                px.0[c] = (px.0[c] as f64 * (1.0 - alpha) + 250.0 * alpha) as u8;
+            for v in px.0.iter_mut() {
+                *v = (*v as f64 * (1.0 - alpha) + 250.0 * alpha) as u8;
             }
         }
     }
