@@ -1,0 +1,237 @@
+//! The UNet: parameter names mirror a PyTorch `state_dict` of the same module tree
+//! (`encoder.0.conv1.weight`, `decoder.2.norm2.running_mean`, `head.bias`, …), so weights
+//! move between segkit and Python by name (see `bench/train_torch.py` for the PyTorch twin).
+
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+use crate::config::{ModelConfig, Norm, Upsample};
+
+/// A normalization layer, by kind.
+#[derive(Debug)]
+enum NormLayer {
+    Batch(nn::BatchNorm),
+    Group(nn::GroupNorm),
+}
+
+impl NormLayer {
+    fn new(p: nn::Path, kind: Norm, ch: i64) -> Self {
+        match kind {
+            // tch initialises BatchNorm weights uniformly; PyTorch uses ones.
+            Norm::Batch => NormLayer::Batch(nn::batch_norm2d(
+                p,
+                ch,
+                nn::BatchNormConfig {
+                    ws_init: nn::Init::Const(1.0),
+                    ..Default::default()
+                },
+            )),
+            Norm::Group => NormLayer::Group(nn::group_norm(p, 8, ch, Default::default())),
+            // GroupNorm with one channel per group is InstanceNorm2d(affine=True): same maths,
+            // same parameter names.
+            Norm::Instance => NormLayer::Group(nn::group_norm(p, ch, ch, Default::default())),
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            NormLayer::Batch(b) => b.forward_t(x, train),
+            NormLayer::Group(g) => x.apply(g),
+        }
+    }
+}
+
+/// Two 3×3 convolutions, each followed by normalization and ReLU.
+#[derive(Debug)]
+struct DoubleConv {
+    conv1: nn::Conv2D,
+    norm1: NormLayer,
+    conv2: nn::Conv2D,
+    norm2: NormLayer,
+}
+
+impl DoubleConv {
+    fn new(p: nn::Path, cin: i64, cout: i64, norm: Norm) -> Self {
+        let cfg = nn::ConvConfig {
+            padding: 1,
+            bias: false,
+            ..Default::default()
+        };
+        DoubleConv {
+            conv1: nn::conv2d(&p / "conv1", cin, cout, 3, cfg),
+            norm1: NormLayer::new(&p / "norm1", norm, cout),
+            conv2: nn::conv2d(&p / "conv2", cout, cout, 3, cfg),
+            norm2: NormLayer::new(&p / "norm2", norm, cout),
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let x = self.norm1.forward_t(&x.apply(&self.conv1), train).relu();
+        self.norm2.forward_t(&x.apply(&self.conv2), train).relu()
+    }
+}
+
+#[derive(Debug)]
+struct UpBlock {
+    up: Option<nn::ConvTranspose2D>,
+    conv: DoubleConv,
+}
+
+/// UNet with configurable width, depth, upsampling and normalization.
+#[derive(Debug)]
+pub struct UNet {
+    encoder: Vec<DoubleConv>,
+    decoder: Vec<UpBlock>,
+    head: nn::Conv2D,
+    multiple: i64,
+}
+
+impl UNet {
+    /// Build the network's parameters under `p` (use `vs.root()`).
+    pub fn new(p: &nn::Path, cfg: &ModelConfig) -> UNet {
+        let ch = |level: usize| cfg.base << level;
+        let encoder: Vec<DoubleConv> = (0..=cfg.depth)
+            .map(|i| {
+                let cin = if i == 0 { 3 } else { ch(i - 1) };
+                DoubleConv::new(p / "encoder" / i, cin, ch(i), cfg.norm)
+            })
+            .collect();
+        let decoder = (0..cfg.depth)
+            .map(|j| {
+                let deep = ch(cfg.depth - j);
+                let skip = ch(cfg.depth - j - 1);
+                let q = p / "decoder" / j;
+                let (up, cin) = match cfg.up {
+                    Upsample::Bilinear => (None, deep + skip),
+                    Upsample::Transposed => (
+                        Some(nn::conv_transpose2d(
+                            &q / "up",
+                            deep,
+                            skip,
+                            2,
+                            nn::ConvTransposeConfig {
+                                stride: 2,
+                                ..Default::default()
+                            },
+                        )),
+                        2 * skip,
+                    ),
+                };
+                UpBlock {
+                    up,
+                    conv: DoubleConv::new(q, cin, skip, cfg.norm),
+                }
+            })
+            .collect();
+        let head = nn::conv2d(p / "head", ch(0), cfg.out_channels(), 1, Default::default());
+        UNet {
+            encoder,
+            decoder,
+            head,
+            multiple: cfg.multiple(),
+        }
+    }
+
+    /// Logits N×K×H×W for an input N×3×H×W of any size: padded (zeros, i.e. the mean colour
+    /// after normalization) to a multiple of 2^depth and cropped back.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let ph = (self.multiple - h % self.multiple) % self.multiple;
+        let pw = (self.multiple - w % self.multiple) % self.multiple;
+        let padded;
+        let x = if ph > 0 || pw > 0 {
+            padded = x.constant_pad_nd([0, pw, 0, ph]);
+            &padded
+        } else {
+            x
+        };
+        let mut skips = Vec::with_capacity(self.encoder.len());
+        let mut cur = self.encoder[0].forward_t(x, train);
+        for enc in &self.encoder[1..] {
+            let down = cur.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            skips.push(cur);
+            cur = enc.forward_t(&down, train);
+        }
+        for block in &self.decoder {
+            let skip = skips.pop().expect("one skip per decoder block");
+            let up = match &block.up {
+                Some(t) => cur.apply(t),
+                None => {
+                    cur.upsample_bilinear2d([skip.size()[2], skip.size()[3]], false, None, None)
+                }
+            };
+            cur = block.conv.forward_t(&Tensor::cat(&[&skip, &up], 1), train);
+        }
+        let out = cur.apply(&self.head);
+        if ph > 0 || pw > 0 {
+            out.narrow(2, 0, h).narrow(3, 0, w)
+        } else {
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Head;
+
+    fn cfg(up: Upsample, norm: Norm) -> ModelConfig {
+        ModelConfig {
+            arch: "unet".into(),
+            base: 8,
+            depth: 3,
+            up,
+            norm,
+            head: Head::Softmax,
+            num_classes: 3,
+            class_names: vec!["a".into(), "b".into(), "c".into()],
+            mean: [0.5; 3],
+            std: [0.25; 3],
+        }
+    }
+
+    #[test]
+    fn any_input_size_gives_logits_of_that_size() {
+        for (up, norm) in [
+            (Upsample::Bilinear, Norm::Group),
+            (Upsample::Transposed, Norm::Batch),
+            (Upsample::Bilinear, Norm::Instance),
+        ] {
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let net = UNet::new(&vs.root(), &cfg(up, norm));
+            let y = net.forward_t(
+                &Tensor::zeros([2, 3, 42, 58], (tch::Kind::Float, tch::Device::Cpu)),
+                true,
+            );
+            assert_eq!(y.size(), vec![2, 3, 42, 58], "{up:?} {norm:?}");
+        }
+    }
+
+    #[test]
+    fn parameter_names_follow_pytorch_state_dict() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _net = UNet::new(&vs.root(), &cfg(Upsample::Transposed, Norm::Batch));
+        let vars = vs.variables();
+        for name in [
+            "encoder.0.conv1.weight",
+            "encoder.3.norm2.running_var",
+            "decoder.0.up.weight",
+            "decoder.2.conv2.weight",
+            "head.bias",
+        ] {
+            assert!(
+                vars.contains_key(name),
+                "missing {name}; have {:?}",
+                vars.keys().collect::<Vec<_>>()
+            );
+        }
+        assert!(
+            !vars.keys().any(|k| k.contains("__")),
+            "no renamed duplicates"
+        );
+        // BatchNorm weights start at one, as in PyTorch.
+        let w = &vars["encoder.0.norm1.weight"];
+        assert_eq!(w.min().double_value(&[]), 1.0);
+    }
+}
