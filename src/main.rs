@@ -30,6 +30,7 @@ struct Cli {
 enum Command {
     Synth(cmd::synth::Args),
     Convert(cmd::convert::Args),
+    ImportMasks(cmd::convert::ImportArgs),
     Stats(cmd::curate::StatsArgs),
     Filter(cmd::curate::FilterArgs),
     Remap(cmd::curate::RemapArgs),
@@ -51,6 +52,7 @@ fn main() {
     let result = match cli.command {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::ImportMasks(a) => cmd::convert::import_masks(a),
         Command::Stats(a) => cmd::curate::stats(a),
         Command::Filter(a) => cmd::curate::run_filter(a),
         Command::Remap(a) => cmd::curate::run_remap(a),

@@ -21,6 +21,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod annotation;
+pub mod convert;
 pub mod dataset;
+pub mod import;
+pub mod labels;
+pub mod raster;
+pub mod rasterize;
+pub mod runs;
+pub mod source;
 pub mod synth;
 pub mod curate;

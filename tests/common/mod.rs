@@ -11,7 +11,11 @@ pub fn segkit() -> Command {
 
 /// Run segkit with `args` in `dir`; panic with its stderr when it fails.
 pub fn run_ok(dir: &Path, args: &[&str]) -> Output {
-    let out = segkit().current_dir(dir).args(args).output().expect("run segkit");
+    let out = segkit()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run segkit");
     assert!(
         out.status.success(),
         "segkit {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -24,8 +28,15 @@ pub fn run_ok(dir: &Path, args: &[&str]) -> Output {
 
 /// Run segkit with `args` in `dir`, expecting failure; returns stderr.
 pub fn run_err(dir: &Path, args: &[&str]) -> String {
-    let out = segkit().current_dir(dir).args(args).output().expect("run segkit");
-    assert!(!out.status.success(), "segkit {args:?} unexpectedly succeeded");
+    let out = segkit()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run segkit");
+    assert!(
+        !out.status.success(),
+        "segkit {args:?} unexpectedly succeeded"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -41,6 +52,10 @@ pub fn oracle_python() -> PathBuf {
     let p = std::env::var_os("SEGKIT_PYTHON")
         .map(PathBuf::from)
         .expect("SEGKIT_PYTHON is not set: run the tests with `make test`, which provisions it");
-    assert!(p.exists(), "SEGKIT_PYTHON={} does not exist: run `make provision`", p.display());
+    assert!(
+        p.exists(),
+        "SEGKIT_PYTHON={} does not exist: run `make provision`",
+        p.display()
+    );
     p
 }

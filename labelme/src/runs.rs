@@ -1,0 +1,207 @@
+//! Class pixel counts and instances (8-connected components per class) of a class mask,
+//! computed on runs of equal values rather than per pixel.
+//!
+//! Defect masks are almost all background: skipping zero bytes eight at a time and
+//! union-finding runs instead of pixels makes this a small fraction of a conversion. The
+//! result is the same as [`crate::curate::components::instances`] (tested below): 0 and 255
+//! are never instances, components are listed in raster order of their first pixel.
+
+use std::collections::BTreeMap;
+
+use crate::dataset::{Instance, IGNORE_INDEX};
+
+#[derive(Clone, Copy)]
+struct Run {
+    y: u32,
+    x0: u32,
+    x1: u32,
+    value: u8,
+}
+
+/// Runs of equal nonzero values in a row, appended to `out`.
+fn row_runs(row: &[u8], y: u32, out: &mut Vec<Run>) {
+    let mut x = 0;
+    let n = row.len();
+    while x < n {
+        // skip zeros a word at a time
+        while x + 8 <= n && u64::from_ne_bytes(row[x..x + 8].try_into().expect("8 bytes")) == 0 {
+            x += 8;
+        }
+        while x < n && row[x] == 0 {
+            x += 1;
+        }
+        if x >= n {
+            break;
+        }
+        let v = row[x];
+        let start = x;
+        while x < n && row[x] == v {
+            x += 1;
+        }
+        out.push(Run {
+            y,
+            x0: start as u32,
+            x1: (x - 1) as u32,
+            value: v,
+        });
+    }
+}
+
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        let p = parent[parent[x as usize] as usize];
+        parent[x as usize] = p;
+        x = p;
+    }
+    x
+}
+
+/// Pixel count per value and the instances of a `width × height` class mask.
+pub fn counts_and_instances(
+    mask: &[u8],
+    width: u32,
+    height: u32,
+) -> (BTreeMap<u32, u64>, Vec<Instance>) {
+    let w = width as usize;
+    assert_eq!(mask.len(), w * height as usize, "mask buffer size");
+    let mut runs: Vec<Run> = Vec::new();
+    let mut row_start: Vec<usize> = Vec::with_capacity(height as usize + 1);
+    for y in 0..height as usize {
+        row_start.push(runs.len());
+        row_runs(&mask[y * w..(y + 1) * w], y as u32, &mut runs);
+    }
+    row_start.push(runs.len());
+
+    let mut hist = [0u64; 256];
+    for r in &runs {
+        hist[r.value as usize] += (r.x1 - r.x0 + 1) as u64;
+    }
+    hist[0] = mask.len() as u64 - hist.iter().sum::<u64>();
+    let counts = hist
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(v, &n)| (v as u32, n))
+        .collect();
+
+    // union-find over runs; the smaller index (earlier in raster order) stays the root
+    let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
+    for y in 1..height as usize {
+        let (prev, cur) = (
+            row_start[y - 1]..row_start[y],
+            row_start[y]..row_start[y + 1],
+        );
+        let mut j = prev.start;
+        for i in cur {
+            let r = runs[i];
+            if r.value == IGNORE_INDEX {
+                continue;
+            }
+            // runs above that touch [x0 - 1, x1 + 1]
+            while j < prev.end && runs[j].x1 + 1 < r.x0 {
+                j += 1;
+            }
+            let mut k = j;
+            while k < prev.end && runs[k].x0 <= r.x1 + 1 {
+                if runs[k].value == r.value {
+                    let (a, b) = (find(&mut parent, i as u32), find(&mut parent, k as u32));
+                    if a != b {
+                        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                        parent[hi as usize] = lo;
+                    }
+                }
+                k += 1;
+            }
+        }
+    }
+    let mut index_of_root: Vec<u32> = vec![u32::MAX; runs.len()];
+    let mut instances: Vec<Instance> = Vec::new();
+    let mut extent: Vec<[u32; 4]> = Vec::new(); // x0, y0, x1, y1
+    for (i, &r) in runs.iter().enumerate() {
+        if r.value == IGNORE_INDEX {
+            continue;
+        }
+        let root = find(&mut parent, i as u32) as usize;
+        if index_of_root[root] == u32::MAX {
+            index_of_root[root] = instances.len() as u32;
+            instances.push(Instance {
+                class: r.value as u32,
+                area: 0,
+                bbox: [0; 4],
+            });
+            extent.push([r.x0, r.y, r.x1, r.y]);
+        }
+        let k = index_of_root[root] as usize;
+        instances[k].area += (r.x1 - r.x0 + 1) as u64;
+        let e = &mut extent[k];
+        e[0] = e[0].min(r.x0);
+        e[2] = e[2].max(r.x1);
+        e[3] = e[3].max(r.y);
+    }
+    for (inst, e) in instances.iter_mut().zip(extent) {
+        inst.bbox = [e[0], e[1], e[2] - e[0] + 1, e[3] - e[1] + 1];
+    }
+    (counts, instances)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn diagonal_touch_is_one_instance_and_classes_split() {
+        #[rustfmt::skip]
+        let m = [
+            1, 0, 0, 2,
+            0, 1, 0, 2,
+            0, 0, 3, 255,
+        ];
+        let (counts, inst) = counts_and_instances(&m, 4, 3);
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [(0, 6), (1, 2), (2, 2), (3, 1), (255, 1)]
+        );
+        assert_eq!(
+            inst,
+            [
+                Instance {
+                    class: 1,
+                    area: 2,
+                    bbox: [0, 0, 2, 2]
+                },
+                Instance {
+                    class: 2,
+                    area: 2,
+                    bbox: [3, 0, 1, 2]
+                },
+                Instance {
+                    class: 3,
+                    area: 1,
+                    bbox: [2, 2, 1, 1]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn same_result_as_the_pixel_labeller_on_random_masks() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..300 {
+            let (w, h) = (rng.gen_range(1..40u32), rng.gen_range(1..40u32));
+            let p = rng.gen_range(0.05..0.9);
+            let m: Vec<u8> = (0..w * h)
+                .map(|_| {
+                    if rng.gen_bool(p) {
+                        [1, 2, 3, 255][rng.gen_range(0..4)]
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let (counts, inst) = counts_and_instances(&m, w, h);
+            assert_eq!(inst, crate::curate::components::instances(&m, w, h));
+            assert_eq!(counts, crate::dataset::count_values(&m));
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! End-to-end tests of `segkit convert` on the shared labelme examples, checked against the
+//! labelme oracle (Pillow 13.0.0), the masks shipped with the examples, and the numbers in
+//! ../shared/data/README.md.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{oracle_python, run_err, run_ok, segkit, shared_data};
+use segkit_labelme_read::*;
+
+/// Readers for what convert wrote (the library's own contract readers).
+mod segkit_labelme_read {
+    pub use segkit_labelme::dataset::{read_index_png, Dataset};
+}
+
+fn examples() -> PathBuf {
+    shared_data().join("labelme-examples")
+}
+
+/// Run the oracle over `jsons` (one Python process); returns the folder of its PNGs.
+fn oracle(labels: &Path, jsons: &[PathBuf], out: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/convert.py");
+    let dir = out.join("oracle");
+    let status = Command::new(oracle_python())
+        .arg(script)
+        .arg(labels)
+        .arg(&dir)
+        .args(jsons)
+        .status()
+        .expect("run the oracle");
+    assert!(status.success(), "oracle failed");
+    dir
+}
+
+fn mask(path: &Path) -> Vec<u8> {
+    read_index_png(path).unwrap_or_else(|e| panic!("{e}")).data
+}
+
+fn diff_pixels(a: &[u8], b: &[u8], width: usize) -> Vec<(usize, usize)> {
+    assert_eq!(a.len(), b.len());
+    (0..a.len())
+        .filter(|&i| a[i] != b[i])
+        .map(|i| (i % width, i / width))
+        .collect()
+}
+
+fn jsons_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn semantic_examples_match_the_oracle_and_labelme2voc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("semantic_segmentation");
+    let out = tmp.path().join("voc");
+    let labels = src.join("labels.txt");
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            src.join("data_annotated").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
+    );
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.manifest.images.len(), 3);
+    let names = std::fs::read_to_string(out.join("class_names.txt")).unwrap();
+    let shipped_names =
+        std::fs::read_to_string(src.join("data_dataset_voc/class_names.txt")).unwrap();
+    assert_eq!(names.trim(), shipped_names.trim());
+    let jsons = jsons_in(&src.join("data_annotated"));
+    let oracle_dir = oracle(&labels, &jsons, tmp.path());
+    for e in &ds.manifest.images {
+        let ours = mask(&ds.mask_path(&e.stem));
+        let theirs = mask(&oracle_dir.join(format!("{}.png", e.stem)));
+        assert_eq!(
+            diff_pixels(&ours, &theirs, e.width as usize),
+            [],
+            "{} vs oracle",
+            e.stem
+        );
+        // labelme2voc's shipped output (older Pillow): one known pixel in 2011_000006
+        let shipped = mask(&src.join(format!("data_dataset_voc/SegmentationClass/{}.png", e.stem)));
+        let expected: &[(usize, usize)] = if e.stem == "2011_000006" {
+            &[(104, 290)]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            diff_pixels(&ours, &shipped, e.width as usize),
+            expected,
+            "{}",
+            e.stem
+        );
+        // JPEG bytes copied, not re-encoded
+        let copied = std::fs::read(ds.image_path(e)).unwrap();
+        assert_eq!(
+            copied,
+            std::fs::read(src.join(format!("data_annotated/{}.jpg", e.stem))).unwrap()
+        );
+        assert!(out
+            .join(format!("SegmentationClassVisualization/{}.jpg", e.stem))
+            .is_file());
+        assert_eq!(
+            e.class_pixels.values().sum::<u64>(),
+            e.width as u64 * e.height as u64
+        );
+    }
+    assert!(
+        ds.manifest
+            .images
+            .iter()
+            .any(|e| e.class_pixels.contains_key(&255)),
+        "__ignore__ regions"
+    );
+    let split = ds.split("trainval").unwrap().unwrap();
+    assert_eq!(split, ["2011_000003", "2011_000006", "2011_000025"]);
+    assert!(ds.manifest.history[0].command.contains("convert"));
+}
+
+#[test]
+fn instance_examples_reproduce_labelme2voc_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("instance_segmentation");
+    let out = tmp.path().join("voc");
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            src.join("data_annotated").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            src.join("labels.txt").to_str().unwrap(),
+            "--instances",
+            "--no-viz",
+        ],
+    );
+    for stem in ["2011_000003", "2011_000006", "2011_000025"] {
+        let ours = mask(&out.join(format!("SegmentationObject/{stem}.png")));
+        let shipped = mask(&src.join(format!("data_dataset_voc/SegmentationObject/{stem}.png")));
+        let n = if stem == "2011_000006" { 1 } else { 0 }; // the older-Pillow pixel again
+        assert_eq!(diff_pixels(&ours, &shipped, 500).len(), n, "{stem}");
+        assert!(!out
+            .join(format!("SegmentationClassVisualization/{stem}.jpg"))
+            .exists());
+    }
+}
+
+#[test]
+fn primitives_give_the_documented_class_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("primitives");
+    let out = tmp.path().join("ds");
+    let labels = "__ignore__,_background_,rectangle,circle,polygon,line,point,line_strip,octagon";
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            labels,
+        ],
+    );
+    let ds = Dataset::open(&out).unwrap();
+    let e = &ds.manifest.images[0];
+    let counts: Vec<(u32, u64)> = e.class_pixels.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(
+        counts,
+        [
+            (0, 196670),
+            (1, 25857),
+            (2, 8144),
+            (3, 11085),
+            (4, 514),
+            (5, 97),
+            (6, 2358),
+            (7, 7275)
+        ]
+    );
+    // and pixel for pixel against the oracle
+    let labels_file = tmp.path().join("labels.txt");
+    std::fs::write(&labels_file, labels.replace(',', "\n")).unwrap();
+    let o = oracle(&labels_file, &[src.join("primitives.json")], tmp.path());
+    let diffs = diff_pixels(
+        &mask(&ds.mask_path("primitives")),
+        &mask(&o.join("primitives.png")),
+        560,
+    );
+    assert_eq!(diffs, []);
+    // every class is one blob here, so one instance each, with its pixel count as area
+    for inst in &e.instances {
+        assert!(inst.area <= e.class_pixels[&inst.class]);
+    }
+    assert!(e.instances.iter().any(|i| i.class == 2 && i.area == 8144));
+}
+
+#[test]
+fn unet_pytorch_cat_mask_is_reproduced_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = shared_data().join("unet-pytorch/datasets");
+    let out = tmp.path().join("ds");
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            data.join("before").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            "_background_,cat,dog",
+        ],
+    );
+    let ours = read_index_png(&out.join("SegmentationClass/1.png")).unwrap();
+    let theirs = read_index_png(&data.join("SegmentationClass/1.png")).unwrap();
+    assert_eq!((ours.width, ours.height), (theirs.width, theirs.height));
+    assert_eq!(
+        diff_pixels(&ours.data, &theirs.data, ours.width as usize),
+        []
+    );
+    assert!(ours.data.contains(&1));
+}
+
+#[test]
+fn embedded_image_data_and_collected_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("tutorial/apc2016_obj3.json");
+    // copy the JSON alone: the image must come from imageData
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(&src, input.join("apc2016_obj3.json")).unwrap();
+    let out = tmp.path().join("ds");
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--mode",
+            "l",
+        ],
+    );
+    let ds = Dataset::open(&out).unwrap();
+    let names = ds.manifest.class_names();
+    assert_eq!(names[0], "_background_");
+    let mut sorted = names[1..].to_vec();
+    sorted.sort();
+    assert_eq!(names[1..], sorted[..], "collected labels are sorted");
+    let labels_file = tmp.path().join("labels.txt");
+    std::fs::write(&labels_file, format!("__ignore__\n{}\n", names.join("\n"))).unwrap();
+    let o = oracle(&labels_file, &[input.join("apc2016_obj3.json")], tmp.path());
+    let e = &ds.manifest.images[0];
+    let ours = mask(&ds.mask_path("apc2016_obj3"));
+    assert_eq!(
+        diff_pixels(&ours, &mask(&o.join("apc2016_obj3.png")), e.width as usize),
+        []
+    );
+    // --mode l writes a grayscale PNG
+    let dec = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(ds.mask_path("apc2016_obj3")).unwrap(),
+    ));
+    assert_eq!(
+        dec.read_info().unwrap().info().color_type,
+        png::ColorType::Grayscale
+    );
+    assert!(ds.image_path(e).is_file());
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
+
+fn small_png(path: &Path, w: u32, h: u32) {
+    image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 150]))
+        .save(path)
+        .unwrap();
+}
+
+fn ann(image_path: &str, w: u32, h: u32, shapes: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"version": "5.2.1", "flags": {}, "shapes": shapes, "imagePath": image_path,
+                       "imageData": null, "imageHeight": h, "imageWidth": w})
+}
+
+#[test]
+fn one_bad_file_does_not_stop_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(input.join("imgs")).unwrap();
+    small_png(&input.join("imgs/a.png"), 20, 10);
+    let square = serde_json::json!([{"label": "划痕", "points": [[2, 2], [8, 2], [8, 6], [2, 6]], "shape_type": "polygon"}]);
+    // Windows separators in imagePath; UTF-8 file names and labels
+    write_json(
+        &input.join("好.json"),
+        &ann("imgs\\a.png", 20, 10, square.clone()),
+    );
+    // wrong size: error naming both sizes
+    write_json(
+        &input.join("wrong_size.json"),
+        &ann("imgs/a.png", 30, 10, square.clone()),
+    );
+    // unknown shape type: error naming the shape
+    write_json(
+        &input.join("weird.json"),
+        &ann(
+            "imgs/a.png",
+            20,
+            10,
+            serde_json::json!([{"label": "划痕", "points": [[1, 1], [5, 5]], "shape_type": "spline"}]),
+        ),
+    );
+    // too few points: skipped with a warning, the file converts
+    write_json(
+        &input.join("short.json"),
+        &ann(
+            "imgs/a.png",
+            20,
+            10,
+            serde_json::json!([{"label": "划痕", "points": [[1, 1], [5, 5]]}]),
+        ),
+    );
+    std::fs::write(input.join("broken.json"), "{ not json").unwrap();
+    let before = std::fs::read(input.join("好.json")).unwrap();
+
+    let out = tmp.path().join("ds");
+    let o = segkit()
+        .current_dir(tmp.path())
+        .args([
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--alias",
+            "划痕=scratch",
+            "--no-viz",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("wrong_size.json") && stderr.contains("30x10") && stderr.contains("20x10"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("weird.json: shape 0") && stderr.contains("spline"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("broken.json") && stderr.contains("not valid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("short.json: shape 0") && stderr.contains("warning"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 of 5"), "{stderr}");
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.manifest.class_names(), ["_background_", "scratch"]);
+    let stems: Vec<&str> = ds.manifest.images.iter().map(|e| e.stem.as_str()).collect();
+    assert_eq!(stems, ["short", "好"]);
+    let m = mask(&ds.mask_path("好"));
+    assert_eq!(m.iter().filter(|&&v| v == 1).count(), 7 * 5);
+    assert_eq!(ds.manifest.images[1].instances.len(), 1);
+    assert_eq!(
+        std::fs::read(input.join("好.json")).unwrap(),
+        before,
+        "input untouched"
+    );
+
+    // the output is not empty now: refused without --force, replaced with it
+    let err = run_err(
+        tmp.path(),
+        &[
+            "convert",
+            input.join("好.json").to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("not empty") && err.contains("--force"),
+        "{err}"
+    );
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            input.join("好.json").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--force",
+            "--alias",
+            "划痕=scratch",
+        ],
+    );
+    assert_eq!(Dataset::open(&out).unwrap().manifest.images.len(), 1);
+    assert!(
+        !out.join("SegmentationClass/short.png").exists(),
+        "--force replaces the old dataset"
+    );
+
+    // --strict stops at the first problem
+    let err = run_err(
+        tmp.path(),
+        &[
+            "convert",
+            input.to_str().unwrap(),
+            tmp.path().join("s").to_str().unwrap(),
+            "--strict",
+            "--alias",
+            "划痕=scratch",
+        ],
+    );
+    assert!(err.contains("--strict"), "{err}");
+}
+
+#[test]
+fn unknown_labels_are_listed_with_their_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    small_png(&input.join("a.png"), 12, 12);
+    let shape = |l: &str| serde_json::json!([{"label": l, "points": [[2, 2], [9, 9]], "shape_type": "rectangle"}]);
+    write_json(&input.join("a.json"), &ann("a.png", 12, 12, shape("dent")));
+    write_json(&input.join("b.json"), &ann("a.png", 12, 12, shape("crack")));
+    write_json(
+        &input.join("c.json"),
+        &ann("a.png", 12, 12, shape("scratch")),
+    );
+    let out = tmp.path().join("ds");
+    let err = run_err(
+        tmp.path(),
+        &[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            "_background_,scratch",
+        ],
+    );
+    assert!(
+        err.contains("\"crack\" in b.json") && err.contains("\"dent\" in a.json"),
+        "{err}"
+    );
+    assert!(!out.join("dataset.json").exists());
+    run_ok(
+        tmp.path(),
+        &[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            "_background_,scratch",
+            "--unknown",
+            "ignore",
+        ],
+    );
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(mask(&ds.mask_path("a"))[2 * 12 + 2], 255);
+    assert_eq!(mask(&ds.mask_path("c"))[2 * 12 + 2], 1);
+}
+
+#[test]
+fn import_masks_reads_unet_pytorch_medical_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let med = shared_data().join("unet-pytorch/Medical_Datasets");
+    let out = tmp.path().join("ds");
+    run_ok(
+        tmp.path(),
+        &[
+            "import-masks",
+            med.join("Images").to_str().unwrap(),
+            med.join("Labels").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--values",
+            "0=membrane,255=_background_",
+        ],
+    );
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.manifest.class_names(), ["_background_", "membrane"]);
+    assert_eq!(ds.manifest.images.len(), 30);
+    let t = ds.manifest.total_class_pixels();
+    let share = t[&1] as f64 / (t[&0] + t[&1]) as f64;
+    assert!(
+        (0.15..0.30).contains(&share),
+        "membrane share {share} (README: about 22%)"
+    );
+    // the threshold form gives the same masks
+    let out2 = tmp.path().join("ds2");
+    run_ok(
+        tmp.path(),
+        &[
+            "import-masks",
+            med.join("Images").to_str().unwrap(),
+            med.join("Labels").to_str().unwrap(),
+            out2.to_str().unwrap(),
+            "--threshold",
+            "128",
+            "--invert",
+            "--class",
+            "membrane",
+        ],
+    );
+    let e = &ds.manifest.images[0];
+    assert_eq!(
+        mask(&ds.mask_path(&e.stem)),
+        mask(&out2.join(format!("SegmentationClass/{}.png", e.stem)))
+    );
+    let err = run_err(
+        tmp.path(),
+        &[
+            "import-masks",
+            med.join("Images").to_str().unwrap(),
+            med.join("Labels").to_str().unwrap(),
+            tmp.path().join("ds3").to_str().unwrap(),
+            "--values",
+            "0=membrane",
+        ],
+    );
+    assert!(err.contains("pixel value 255 is not in --values"), "{err}");
+}
