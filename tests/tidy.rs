@@ -39,7 +39,10 @@ fn every_source_file_has_a_purpose_header() {
             !text.trim_start().starts_with("//!")
         })
         .collect();
-    assert!(missing.is_empty(), "files without a //! header: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a //! header: {missing:#?}"
+    );
 }
 
 #[test]
@@ -57,8 +60,14 @@ fn library_crates_deny_missing_docs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for c in ["labelme", "augment", "trainer", "reports"] {
         let lib = fs::read_to_string(root.join(c).join("src/lib.rs")).unwrap();
-        assert!(lib.contains("#![deny(missing_docs)]"), "{c}/src/lib.rs must deny missing docs");
-        assert!(lib.contains("# Example"), "{c}/src/lib.rs needs an `# Example` in its crate docs");
+        assert!(
+            lib.contains("#![deny(missing_docs)]"),
+            "{c}/src/lib.rs must deny missing docs"
+        );
+        assert!(
+            lib.contains("# Example"),
+            "{c}/src/lib.rs needs an `# Example` in its crate docs"
+        );
     }
 }
 
@@ -80,8 +89,14 @@ fn every_subcommand_help_has_an_example() {
         .collect();
     assert!(commands.len() >= 5, "{commands:?}");
     for c in commands {
-        let out = common::segkit().args([c.as_str(), "--help"]).output().unwrap();
+        let out = common::segkit()
+            .args([c.as_str(), "--help"])
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("Example"), "`segkit {c} --help` has no example:\n{text}");
+        assert!(
+            out.status.success() && text.contains("Example"),
+            "`segkit {c} --help` has no example:\n{text}"
+        );
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod annotation;
 pub mod convert;
+pub mod curate;
 pub mod dataset;
 pub mod import;
 pub mod labels;
@@ -31,4 +32,3 @@ pub mod rasterize;
 pub mod runs;
 pub mod source;
 pub mod synth;
-pub mod curate;

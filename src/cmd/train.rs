@@ -1,6 +1,8 @@
 //! `segkit train`, `segkit eval`, `segkit predict`: the trainer plugin's commands.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -57,6 +59,25 @@ fn parse_budget(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// A flag set by the first Ctrl-C, so training stops cleanly after the current step with
+/// `checkpoints/last.*` of the last finished epoch intact; a second Ctrl-C exits at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step (Ctrl-C again to quit now)");
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: no Ctrl-C handler ({e}); a killed run still resumes from its last epoch"
+        );
+    }
+    flag
+}
+
 /// Run `segkit train`.
 pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     let resume = a.resume.is_some();
@@ -73,7 +94,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         epochs: a.epochs,
         time_budget: a.time_budget,
         resume,
-        stop: None,
+        stop: Some(interrupt_flag()),
         stop_after_epochs: a.stop_after_epochs,
     };
     let quiet = std::env::var_os("CI").is_some();
