@@ -514,8 +514,15 @@ fn convert_one(
         opts.instances,
     )
     .map_err(|(shape, m)| problem(shape, m))?;
-    let result = write_outputs(file, stem, source, opts, out, &src, &r);
+    let mut result = write_outputs(file, stem, source, opts, out, &src, &r);
     CLASS_BUF.with(|b| *b.borrow_mut() = r.class);
+    // The annotator's image flags (views, "needs review", ...) travel with the image:
+    // `split --view-from-flags` reads them from the manifest.
+    if let (Ok((entry, _)), Some(flags)) = (&mut result, ann.extra.get("flags")) {
+        if flags.as_object().is_some_and(|f| !f.is_empty()) {
+            entry.extra.insert("flags".into(), flags.clone());
+        }
+    }
     result
 }
 

@@ -386,7 +386,10 @@ impl Config {
         // About as many pixels per batch as 8 crops of 128², never fewer than 2 crops.
         let batch = ((8 * 128 * 128) / (crop * crop)).clamp(2, 16);
         let batch = peek::<usize>(user, "data.batch_size").unwrap_or(batch);
-        let samples = facts.n_train.max(8 * batch).max(1);
+        // Large photos hold many crops: take up to 4 per image an epoch, so an epoch's
+        // training is not dwarfed by its full-resolution validation.
+        let per_image = ((facts.min_side * facts.min_side) / (crop * crop).max(1)).clamp(1, 4);
+        let samples = (facts.n_train * per_image).max(8 * batch).max(1);
         let spe = peek::<usize>(user, "data.samples_per_epoch").unwrap_or(samples);
         let steps_per_epoch = spe.div_ceil(batch).max(1);
         Config {

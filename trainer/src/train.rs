@@ -208,6 +208,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         (None, None)
     };
     // Fresh run: resolve the config from the dataset and the user's table.
+    let mut defaults_toml: Option<String> = None;
     let (mut cfg, ds, splits, train_samples, val_samples) = match cfg {
         Some(cfg) => {
             let ds_path = resolve_dataset_path(&run, &cfg.dataset);
@@ -260,7 +261,10 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
                 .to_string_lossy()
                 .into_owned();
             let train_refs: Vec<&Sample> = t.iter().collect();
-            let mut cfg = Config::resolve(&facts(&ds, key, &train_refs, &splits.train), &user)?;
+            let f = facts(&ds, key, &train_refs, &splits.train);
+            let mut cfg = Config::resolve(&f, &user)?;
+            // What segkit would choose with no user settings: reports mark what was changed.
+            defaults_toml = Some(Config::defaults(&f, &toml::Table::new()).to_toml());
             if cfg.threads == 0 {
                 cfg.threads = std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -281,6 +285,9 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
     std::fs::create_dir_all(run.join("checkpoints")).map_err(|e| TrainError::io(&run, e))?;
     if !opts.resume {
         dataset::atomic_write(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
+        if let Some(d) = &defaults_toml {
+            dataset::atomic_write(&run.join("defaults.toml"), d.as_bytes())?;
+        }
         let mut manifest = serde_json::to_string_pretty(&ds.manifest).expect("manifest serializes");
         manifest.push('\n');
         dataset::atomic_write(&run.join("dataset.json"), manifest.as_bytes())?;
