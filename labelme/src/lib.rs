@@ -5,6 +5,13 @@
 //! - [`dataset`]: the on-disk dataset folder contract (VOC layout plus `dataset.json`),
 //!   with atomic writes and P-mode class-index PNGs; every other segkit crate reads and
 //!   writes datasets through it.
+//! - [`annotation`], [`source`], [`labels`]: labelme JSON of every schema generation, its
+//!   image (embedded or beside it, EXIF-rotated) and the class list.
+//! - [`raster`], [`rasterize`]: Pillow 13's drawing primitives and labelme's shape rules on
+//!   top, pixel-identical to labelme 7.9.1 + Pillow 13.0.0.
+//! - [`convert`], [`import`], [`runs`]: labelme folders and image/mask folder pairs into the
+//!   dataset contract, with per-class pixel counts and instances.
+//! - [`curate`]: stats, filter, remap, split, crop and tile on datasets.
 //! - [`synth`]: the synthetic defect dataset (labelme JSON + images) that the demo and the
 //!   tests run on, deterministic by seed.
 //!
