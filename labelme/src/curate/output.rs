@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{components, usage, Result, Tick};
+use super::{usage, Result, Tick};
 use crate::dataset::{
-    count_values, write_index_png, write_manifest, write_split, ClassInfo, Dataset, DatasetError,
-    HistoryEntry, ImageEntry, Manifest, MaskEncoding, IMAGES_DIR, MASKS_DIR, SPLITS_DIR,
+    write_index_png, write_manifest, write_split, ClassInfo, Dataset, DatasetError, HistoryEntry,
+    ImageEntry, Manifest, MaskEncoding, IMAGES_DIR, MASKS_DIR, SPLITS_DIR,
 };
 
 /// Image content of one output image.
@@ -107,8 +107,9 @@ fn write_item(root: &Path, item: Item) -> Result<ImageEntry, DatasetError> {
     match mask {
         MaskOut::Copy(src) => {
             let m = crate::dataset::read_index_png(&src)?;
-            entry.class_pixels = count_values(&m.data);
-            entry.instances = components::instances(&m.data, m.width, m.height);
+            // One run-length pass gives both (the labeller `convert` uses).
+            (entry.class_pixels, entry.instances) =
+                crate::runs::counts_and_instances(&m.data, m.width, m.height);
             fs::copy(&src, &mask_path).map_err(|e| DatasetError::io(&src, e))?;
         }
         MaskOut::Data(data) => {
@@ -119,8 +120,8 @@ fn write_item(root: &Path, item: Item) -> Result<ImageEntry, DatasetError> {
                 &data,
                 MaskEncoding::Palette,
             )?;
-            entry.class_pixels = count_values(&data);
-            entry.instances = components::instances(&data, entry.width, entry.height);
+            (entry.class_pixels, entry.instances) =
+                crate::runs::counts_and_instances(&data, entry.width, entry.height);
         }
     }
     Ok(entry)
