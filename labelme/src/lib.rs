@@ -11,6 +11,8 @@
 //!   top, pixel-identical to labelme 7.9.1 + Pillow 13.0.0.
 //! - [`convert`], [`import`], [`runs`]: labelme folders and image/mask folder pairs into the
 //!   dataset contract, with per-class pixel counts and instances.
+//! - [`defects`]: defect-level scoring of a prediction (found and false defects), shared by
+//!   the trainer's metrics and the reports.
 //! - [`curate`]: stats, filter, remap, split, crop and tile on datasets.
 //! - [`synth`]: the synthetic defect dataset (labelme JSON + images) that the demo and the
 //!   tests run on, deterministic by seed.
@@ -32,6 +34,7 @@ pub mod annotation;
 pub mod convert;
 pub mod curate;
 pub mod dataset;
+pub mod defects;
 pub mod import;
 pub mod labels;
 pub mod raster;

@@ -86,12 +86,10 @@ impl Accumulator {
             }
         }
         let height = truth.len() / width.max(1);
-        for class in 1..c as u8 {
-            let (gt, found, false_pos) = defect_counts(truth, pred, width, height, class);
-            self.gt_defects += gt;
-            self.found_defects += found;
-            self.false_defects += false_pos;
-        }
+        let d = segkit_labelme::defects::count(truth, pred, width as u32, height as u32, IGNORE);
+        self.gt_defects += d.truth;
+        self.found_defects += d.found;
+        self.false_defects += d.false_pred;
         self.images += 1;
     }
 
@@ -137,182 +135,9 @@ impl Accumulator {
     }
 }
 
-/// 8-connected components of `mask[i] == class`: a label per pixel (0 = not in a
-/// component) and the number of components. Two passes with union-find.
-pub fn components(mask: &[u8], width: usize, height: usize, class: u8) -> (Vec<u32>, u32) {
-    let mut labels = vec![0u32; mask.len()];
-    let mut parent: Vec<u32> = vec![0];
-    fn find(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            parent[x as usize] = parent[parent[x as usize] as usize];
-            x = parent[x as usize];
-        }
-        x
-    }
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            if mask[i] != class {
-                continue;
-            }
-            let mut best = 0u32;
-            let mut neigh = [0u32; 4];
-            if x > 0 {
-                neigh[0] = labels[i - 1];
-            }
-            if y > 0 {
-                neigh[1] = labels[i - width];
-                if x > 0 {
-                    neigh[2] = labels[i - width - 1];
-                }
-                if x + 1 < width {
-                    neigh[3] = labels[i - width + 1];
-                }
-            }
-            for &n in &neigh {
-                if n != 0 {
-                    let r = find(&mut parent, n);
-                    if best == 0 {
-                        best = r;
-                    } else if r != best {
-                        let (lo, hi) = (best.min(r), best.max(r));
-                        parent[hi as usize] = lo;
-                        best = lo;
-                    }
-                }
-            }
-            if best == 0 {
-                best = parent.len() as u32;
-                parent.push(best);
-            }
-            labels[i] = best;
-        }
-    }
-    let mut remap = vec![0u32; parent.len()];
-    let mut n = 0;
-    for l in 1..parent.len() as u32 {
-        let r = find(&mut parent, l);
-        if remap[r as usize] == 0 {
-            n += 1;
-            remap[r as usize] = n;
-        }
-        remap[l as usize] = remap[r as usize];
-    }
-    for l in &mut labels {
-        *l = remap[*l as usize];
-    }
-    (labels, n)
-}
-
-/// For one class: (ground-truth components, of them found with IoU ≥ 0.1, predicted
-/// components touching no ground truth). A truth component's IoU is taken against the union
-/// of the predicted components that touch it. Ignored truth pixels are outside both.
-fn defect_counts(
-    truth: &[u8],
-    pred: &[u8],
-    width: usize,
-    height: usize,
-    class: u8,
-) -> (u64, u64, u64) {
-    if !truth.contains(&class) && !pred.contains(&class) {
-        return (0, 0, 0);
-    }
-    let pred_masked: Vec<u8> = pred
-        .iter()
-        .zip(truth)
-        .map(|(&p, &t)| if t == IGNORE { 0 } else { p })
-        .collect();
-    let (gl, gn) = components(truth, width, height, class);
-    let (pl, pn) = components(&pred_masked, width, height, class);
-    let mut p_area = vec![0u64; pn as usize + 1];
-    for &l in &pl {
-        p_area[l as usize] += 1;
-    }
-    let mut g_area = vec![0u64; gn as usize + 1];
-    // (gt, pred) overlap counts; sparse since components rarely touch many others.
-    let mut overlap: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-    let mut pred_hits = vec![false; pn as usize + 1];
-    for (&g, &p) in gl.iter().zip(&pl) {
-        g_area[g as usize] += 1;
-        if g != 0 && p != 0 {
-            *overlap.entry((g, p)).or_default() += 1;
-            pred_hits[p as usize] = true;
-        }
-    }
-    let mut found = 0;
-    for g in 1..=gn {
-        let touching: Vec<(u32, u64)> = overlap
-            .range((g, 0)..=(g, u32::MAX))
-            .map(|(&(_, p), &n)| (p, n))
-            .collect();
-        let inter: u64 = touching.iter().map(|(_, n)| n).sum();
-        let pred_area: u64 = touching.iter().map(|(p, _)| p_area[*p as usize]).sum();
-        let union = g_area[g as usize] + pred_area - inter;
-        if inter > 0 && inter as f64 / union as f64 >= 0.1 {
-            found += 1;
-        }
-    }
-    let false_pos = (1..=pn).filter(|&p| !pred_hits[p as usize]).count() as u64;
-    (gn as u64, found, false_pos)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(truth: &[u8], pred: &[u8], width: usize, want: (u64, u64, u64)) {
-        assert_eq!(
-            defect_counts(truth, pred, width, truth.len() / width, 1),
-            want,
-            "truth {truth:?} pred {pred:?}"
-        );
-    }
-
-    #[test]
-    fn components_are_8_connected() {
-        let m = [
-            1, 0, 0, 1, //
-            0, 1, 0, 1, //
-            0, 0, 0, 0, //
-            1, 1, 0, 1,
-        ];
-        let (l, n) = components(&m, 4, 4, 1);
-        assert_eq!(n, 4);
-        assert_eq!(l[0], l[5], "diagonal neighbours join");
-        assert_eq!(l[3], l[7]);
-        assert_ne!(l[12], l[15]);
-    }
-
-    #[test]
-    fn u_shape_merges_into_one_component() {
-        let m = [
-            1, 0, 1, //
-            1, 0, 1, //
-            1, 1, 1,
-        ];
-        assert_eq!(components(&m, 3, 3, 1).1, 1);
-    }
-
-    #[test]
-    fn defect_counts_cases() {
-        check(&[1, 1, 0, 0], &[1, 1, 0, 0], 4, (1, 1, 0));
-        check(&[1, 1, 0, 0], &[0, 0, 0, 1], 4, (1, 0, 1));
-        // Overlap 1 px of a 10 px union is IoU 0.1: found.
-        check(
-            &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
-            &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            12,
-            (1, 1, 0),
-        );
-        check(
-            &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
-            &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            12,
-            (1, 0, 0),
-        );
-        // Predictions on ignored pixels are not false defects.
-        check(&[255, 0, 0, 0], &[1, 0, 0, 0], 4, (0, 0, 0));
-    }
 
     #[test]
     fn confusion_metrics() {
