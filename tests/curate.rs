@@ -618,6 +618,41 @@ fn split_views_and_only_write_a_sub_dataset() {
 }
 
 #[test]
+fn val_view_is_a_fixed_held_out_set() {
+    // the unet-pytorch EM set: images 24–29 are the held-out set of the medical figure
+    let t = tempfile::tempdir().unwrap();
+    let med = shared_data().join("unet-pytorch/Medical_Datasets");
+    let images = med.join("Images");
+    let labels = med.join("Labels");
+    run_ok(
+        t.path(),
+        &[
+            "import-masks",
+            images.to_str().unwrap(),
+            labels.to_str().unwrap(),
+            "em",
+            "--values",
+            "0=membrane,255=_background_",
+        ],
+    );
+    let err = run_err(t.path(), &["split", "em", "--val-view", "heldout"]);
+    assert!(err.contains("0 of 30") && err.contains("--view heldout"), "{err}");
+    run_ok(
+        t.path(),
+        &["split", "em", "--view", "heldout=2[4-9].png", "--val-view", "heldout"],
+    );
+    let sets = t.path().join("em/ImageSets/Segmentation");
+    let want_val: Vec<String> = (24..30).map(|i| i.to_string()).collect();
+    let mut want_train: Vec<String> = (0..24).map(|i| i.to_string()).collect();
+    want_train.sort();
+    assert_eq!(lines(&sets.join("val.txt")), want_val);
+    assert_eq!(lines(&sets.join("train.txt")), want_train);
+    assert_eq!(lines(&sets.join("trainval.txt")).len(), 30);
+    let err = run_err(t.path(), &["split", "em", "--val", "0.2", "--val-view", "heldout"]);
+    assert!(err.contains("--val-view"), "{err}");
+}
+
+#[test]
 fn crops_contain_their_defects_and_pad_with_ignore() {
     let t = tempfile::tempdir().unwrap();
     let src = make_dataset(&t.path().join("in"));

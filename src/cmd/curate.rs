@@ -370,7 +370,8 @@ pub fn run_remap(a: RemapArgs) -> anyhow::Result<()> {
 /// in dataset.json and ImageSets/Segmentation/<view>.txt. --only VIEW OUT then writes the
 /// images of one view as a new dataset.
 ///
-/// Train/val: --val 0.2 writes train.txt, val.txt and trainval.txt; --folds K writes
+/// Train/val: --val 0.2 writes train.txt, val.txt and trainval.txt (--val-view VIEW instead
+/// takes the images tagged VIEW as a fixed validation set); --folds K writes
 /// fold{k}_train.txt / fold{k}_val.txt. Splits are stratified (every class present in at
 /// least two source photos is in both train and val) and grouped by source photo, so crops
 /// and tiles of one photo never straddle train and val. Deterministic by --seed. Only split
@@ -380,6 +381,7 @@ pub fn run_remap(a: RemapArgs) -> anyhow::Result<()> {
 ///   segkit split data/voc --val 0.2 --seed 0
 ///   segkit split data/voc --view front='*_front*' --view back='*_back*' --only front data/front
 ///   segkit split data/voc --folds 5
+///   segkit split data/em --view heldout='2[4-9].png' --val-view heldout
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct SplitArgs {
@@ -388,6 +390,9 @@ pub struct SplitArgs {
     /// Share of images for validation.
     #[arg(long, value_name = "FRACTION")]
     pub val: Option<f64>,
+    /// Validate on the images tagged VIEW (e.g. by --view VIEW='GLOB'), train on the rest.
+    #[arg(long, value_name = "VIEW", conflicts_with = "val")]
+    pub val_view: Option<String>,
     /// Number of cross-validation folds.
     #[arg(long, value_name = "K")]
     pub folds: Option<usize>,
@@ -418,14 +423,16 @@ pub fn run_split(a: SplitArgs) -> anyhow::Result<()> {
             from_flags: a.view_from_flags,
         },
         val: a.val,
+        val_view: a.val_view,
         folds: a.folds,
         seed: a.seed,
     };
-    if opts.views.is_empty() && opts.val.is_none() && opts.folds.is_none() && a.only.is_empty() {
-        bail!("nothing to do: give --val, --folds, --view/--view-map/--view-from-flags or --only");
+    let splits = opts.val.is_some() || opts.val_view.is_some() || opts.folds.is_some();
+    if opts.views.is_empty() && !splits && a.only.is_empty() {
+        bail!("nothing to do: give --val, --val-view, --folds, --view/--view-map/--view-from-flags or --only");
     }
     let cmd = command_line();
-    if !(opts.views.is_empty() && opts.val.is_none() && opts.folds.is_none()) {
+    if !opts.views.is_empty() || splits {
         let r = split::split(&mut ds, &opts, &cmd)?;
         for (v, n) in &r.views {
             println!("view {v}: {n} images");

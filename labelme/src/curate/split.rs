@@ -48,6 +48,8 @@ pub struct SplitOptions {
     pub views: ViewRules,
     /// Share of images for validation (train.txt / val.txt / trainval.txt).
     pub val: Option<f64>,
+    /// A view whose images are the validation set, the rest train (a fixed held-out set).
+    pub val_view: Option<String>,
     /// Number of cross-validation folds (fold{k}_train.txt / fold{k}_val.txt).
     pub folds: Option<usize>,
     /// Seed of the shuffle.
@@ -327,6 +329,24 @@ fn stems_where(images: &[ImageEntry], g: &Groups, pick: impl Fn(usize) -> bool) 
     v
 }
 
+/// The train, val and trainval lists of groups chosen for validation by `in_val`.
+fn push_train_val(
+    images: &[ImageEntry],
+    g: &Groups,
+    in_val: &[bool],
+    report: &mut SplitReport,
+    lists: &mut Vec<(String, Vec<String>)>,
+) {
+    let train = stems_where(images, g, |gi| !in_val[gi]);
+    let val = stems_where(images, g, |gi| in_val[gi]);
+    let mut all: Vec<String> = images.iter().map(|e| e.stem.clone()).collect();
+    all.sort();
+    report.train_val = Some((train.len(), val.len()));
+    lists.push(("train".into(), train));
+    lists.push(("val".into(), val));
+    lists.push(("trainval".into(), all));
+}
+
 /// Tag views and write split lists into `ds` in place; the manifest is rewritten only to
 /// change `views` and append to `history`.
 pub fn split(ds: &mut Dataset, opts: &SplitOptions, command: &str) -> Result<SplitReport> {
@@ -398,6 +418,36 @@ pub fn split(ds: &mut Dataset, opts: &SplitOptions, command: &str) -> Result<Spl
                 .map_or_else(|| c.to_string(), |x| x.name.clone())
         })
         .collect();
+    if opts.val.is_some() && opts.val_view.is_some() {
+        return Err(usage(
+            "--val and --val-view both choose the validation images; give one",
+        ));
+    }
+    // a fixed held-out set (e.g. a paper's test images): whole source photos tagged with
+    // the view go to val, so crops of one photo still never straddle train and val
+    let fixed_val = match &opts.val_view {
+        Some(view) => {
+            let in_val: Vec<bool> = g
+                .members
+                .iter()
+                .map(|m| m.iter().any(|&i| images[i].views.iter().any(|v| v == view)))
+                .collect();
+            let n = in_val.iter().filter(|&&b| b).count();
+            if n == 0 || n == g.members.len() {
+                return Err(usage(format!(
+                    "--val-view {view}: {} of {} source photos are tagged {view:?}; \
+                     validation needs some but not all (tag them with --view {view}='GLOB')",
+                    n,
+                    g.members.len()
+                )));
+            }
+            Some(in_val)
+        }
+        None => None,
+    };
+    if let Some(in_val) = fixed_val {
+        push_train_val(images, &g, &in_val, &mut report, &mut lists);
+    }
     if let Some(val) = opts.val {
         if g.members.len() < 2 {
             return Err(usage(format!(
@@ -407,14 +457,7 @@ pub fn split(ds: &mut Dataset, opts: &SplitOptions, command: &str) -> Result<Spl
             )));
         }
         let in_val = val_groups(&g, &sizes, val, opts.seed);
-        let train = stems_where(images, &g, |gi| !in_val[gi]);
-        let val = stems_where(images, &g, |gi| in_val[gi]);
-        let mut all: Vec<String> = images.iter().map(|e| e.stem.clone()).collect();
-        all.sort();
-        report.train_val = Some((train.len(), val.len()));
-        lists.push(("train".into(), train));
-        lists.push(("val".into(), val));
-        lists.push(("trainval".into(), all));
+        push_train_val(images, &g, &in_val, &mut report, &mut lists);
     }
     if let Some(k) = opts.folds {
         if k < 2 || k > g.members.len() {
