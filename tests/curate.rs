@@ -636,10 +636,20 @@ fn val_view_is_a_fixed_held_out_set() {
         ],
     );
     let err = run_err(t.path(), &["split", "em", "--val-view", "heldout"]);
-    assert!(err.contains("0 of 30") && err.contains("--view heldout"), "{err}");
+    assert!(
+        err.contains("0 of 30") && err.contains("--view heldout"),
+        "{err}"
+    );
     run_ok(
         t.path(),
-        &["split", "em", "--view", "heldout=2[4-9].png", "--val-view", "heldout"],
+        &[
+            "split",
+            "em",
+            "--view",
+            "heldout=2[4-9].png",
+            "--val-view",
+            "heldout",
+        ],
     );
     let sets = t.path().join("em/ImageSets/Segmentation");
     let want_val: Vec<String> = (24..30).map(|i| i.to_string()).collect();
@@ -648,7 +658,10 @@ fn val_view_is_a_fixed_held_out_set() {
     assert_eq!(lines(&sets.join("val.txt")), want_val);
     assert_eq!(lines(&sets.join("train.txt")), want_train);
     assert_eq!(lines(&sets.join("trainval.txt")).len(), 30);
-    let err = run_err(t.path(), &["split", "em", "--val", "0.2", "--val-view", "heldout"]);
+    let err = run_err(
+        t.path(),
+        &["split", "em", "--val", "0.2", "--val-view", "heldout"],
+    );
     assert!(err.contains("--val-view"), "{err}");
 }
 
