@@ -7,25 +7,10 @@ use segkit_labelme::dataset::DatasetError;
 /// What went wrong while rendering a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A file or folder is not what the contract says.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file or folder.
-        path: PathBuf,
-        /// What is wrong, in words a user can act on.
-        message: String,
-    },
-    /// Reading a dataset file failed.
+    /// A file could not be read or written, or is not what the contract says (the file
+    /// error type shared by every segkit crate).
     #[error(transparent)]
-    Dataset(#[from] DatasetError),
+    File(#[from] DatasetError),
     /// A template failed to render (a bug in this crate, not in the input).
     #[error("rendering the {template} page: {message}")]
     Template {
@@ -50,17 +35,11 @@ pub enum ReportError {
 impl ReportError {
     /// A content error on `path`.
     pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        ReportError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        DatasetError::invalid(path, message).into()
     }
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ReportError::Io {
-            path: path.into(),
-            source,
-        }
+        DatasetError::io(path, source).into()
     }
 }
 
