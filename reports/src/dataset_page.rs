@@ -238,16 +238,41 @@ pub fn dataset_report(dir: &Path, opts: &Options) -> Result<Report> {
         json!({"id": "sizes", "title": t["size_dist"], "svg": svg,
                "legend": size_groups.iter().map(|g| json!({"name": g.name, "color": hex(g.color), "bar": true})).collect::<Vec<_>>()})
     });
-    let size_rows: Vec<_> = (1..n_classes)
-        .map(|k| {
-            let mut a = areas[k].clone();
-            a.sort_unstable();
-            let q = |x: f64| (!a.is_empty()).then(|| fmt_count(quantile(&a, x) as f64));
-            json!({"name": names[k], "color": hex(colors[k]), "count": a.len(),
-                   "min": a.first().map(|v| fmt_count(*v as f64)), "median": q(0.5), "p95": q(0.95),
-                   "max": a.last().map(|v| fmt_count(*v as f64))})
-        })
-        .collect();
+    // One row per class, then (with two or more views) one per class and view: a defect
+    // type that is small on side views and large on front views needs another crop size.
+    let size_row = |name: String, color: &str, areas: &[u64]| {
+        let mut a = areas.to_vec();
+        a.sort_unstable();
+        let q = |x: f64| (!a.is_empty()).then(|| fmt_count(quantile(&a, x) as f64));
+        json!({"name": name, "color": color, "count": a.len(),
+               "min": a.first().map(|v| fmt_count(*v as f64)), "median": q(0.5), "p95": q(0.95),
+               "max": a.last().map(|v| fmt_count(*v as f64))})
+    };
+    let mut view_areas: BTreeMap<&str, Vec<Vec<u64>>> = BTreeMap::new();
+    for im in &m.images {
+        for v in &im.views {
+            let per_class = view_areas
+                .entry(v.as_str())
+                .or_insert_with(|| vec![Vec::new(); n_classes]);
+            for i in &im.instances {
+                if let Some(a) = per_class.get_mut(i.class as usize) {
+                    a.push(i.area);
+                }
+            }
+        }
+    }
+    let mut size_rows = Vec::new();
+    for k in 1..n_classes {
+        let color = hex(colors[k]);
+        size_rows.push(size_row(names[k].clone(), &color, &areas[k]));
+        if view_areas.len() >= 2 {
+            for (v, per_class) in &view_areas {
+                let mut row = size_row(format!("{} · {v}", names[k]), &color, &per_class[k]);
+                row["view"] = json!(v);
+                size_rows.push(row);
+            }
+        }
+    }
 
     // Instances per view and class.
     let mut view_counts: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();

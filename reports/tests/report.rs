@@ -506,6 +506,28 @@ fn dataset_report_counts_classes_sizes_and_samples() {
         row.contains(&format!("<td class=\"n\">{scratch}</td>")),
         "{row}"
     );
+    // sizes per view (the fixture tags even images front, odd ones side): one scratch row
+    // per view under the class row, whose counts add up to the class's
+    let per_view = |view: &str| -> usize {
+        let row = &html[html
+            .find(&format!("<tr class=\"view\"><td>scratch · {view}</td>"))
+            .unwrap_or_else(|| panic!("no scratch row for view {view}"))..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        row.split("<td class=\"n\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let front: usize = (0..4)
+        .step_by(2)
+        .map(|i| defects(i).iter().filter(|d| d.0 == 1).count())
+        .sum();
+    assert_eq!(per_view("front"), front);
+    assert_eq!(per_view("front") + per_view("side"), scratch);
     // samples: scratch on all 4 images, dent on 2; every one a real JPEG
     assert_eq!(html.matches("<figure><img").count(), 4 + 2);
     for (mime, bytes) in data_uris(html) {
