@@ -25,30 +25,112 @@ pub fn brightness_contrast(s: &mut Sample, alpha: f32, beta: f32) {
     apply_lut(s, &lut);
 }
 
+/// The 16-bit fixed-point form of `v * alpha + beta` (see [`brightness_contrast_fast`]),
+/// or `None` outside `0 <= alpha < 2`, `|beta| < 256`.
+fn linear_params(alpha: f32, beta: f32) -> Option<Linear> {
+    if !((0.0..2.0).contains(&alpha) && beta.abs() < 256.0) {
+        return None;
+    }
+    // Largest shift k with alpha * 2^k * 255 within u16.
+    let k = (0..=8u32)
+        .rev()
+        .find(|k| alpha * (1u32 << k) as f32 <= 257.0)
+        .unwrap_or(0);
+    Some(Linear {
+        a: (alpha * (1u32 << k) as f32).round() as u16,
+        b: (beta.abs() * (1u32 << k) as f32).round() as u16,
+        add: beta >= 0.0,
+        half: if k > 0 { 1u16 << (k - 1) } else { 0 },
+        top: 255u16 << k,
+        k,
+    })
+}
+
+/// `v = clamp((v * a ± b + half) >> k)`.
+#[derive(Clone, Copy)]
+struct Linear {
+    a: u16,
+    b: u16,
+    add: bool,
+    half: u16,
+    top: u16,
+    k: u32,
+}
+
 /// `v * alpha + beta`, saturated, in place.
 ///
 /// For `0 <= alpha < 2` this runs in 16-bit fixed point (alpha to 1/128 or finer, so at
 /// most one level off the exact table), which the compiler vectorises; otherwise a table.
 pub fn brightness_contrast_fast(s: &mut Sample, alpha: f32, beta: f32) {
-    if (0.0..2.0).contains(&alpha) && beta.abs() < 256.0 {
-        // Largest shift k with alpha * 2^k * 255 within u16.
-        let k = (0..=8u32)
-            .rev()
-            .find(|k| alpha * (1u32 << k) as f32 <= 257.0)
-            .unwrap_or(0);
-        let a = (alpha * (1u32 << k) as f32).round() as u16;
-        let b = (beta.abs() * (1u32 << k) as f32).round() as u16;
-        let half = if k > 0 { 1u16 << (k - 1) } else { 0 };
-        linear_u8(&mut s.image, a, b, beta >= 0.0, half, 255u16 << k, k);
+    match linear_params(alpha, beta) {
+        Some(l) => linear_u8(&mut s.image, l),
+        None => brightness_contrast(s, alpha, beta),
+    }
+}
+
+/// [`brightness_contrast_fast`] of a borrowed sample into a new one: one pass that reads
+/// the source and writes the result, instead of a copy and then a pass over the copy.
+pub(crate) fn brightness_contrast_from(src: &Sample, alpha: f32, beta: f32) -> Sample {
+    let Some(l) = linear_params(alpha, beta) else {
+        let mut s = src.pooled_clone();
+        brightness_contrast(&mut s, alpha, beta);
+        return s;
+    };
+    let mut image = crate::pool::take_empty(src.image.len());
+    // Blocks that stay in L1, appended: the output is never zeroed first.
+    let mut block = [0u8; 4096];
+    for chunk in src.image.chunks(block.len()) {
+        let out = &mut block[..chunk.len()];
+        linear_u8_to(chunk, out, l);
+        image.extend_from_slice(out);
+    }
+    let mut mask = crate::pool::take_empty(src.mask.len());
+    mask.extend_from_slice(&src.mask);
+    Sample {
+        width: src.width,
+        height: src.height,
+        channels: src.channels,
+        image,
+        mask,
+    }
+}
+
+/// [`linear_u8`] from `src` into `dst` (the same length).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
+fn linear_u8_to(src: &[u8], dst: &mut [u8], l: Linear) {
+    let Linear {
+        a,
+        b,
+        add,
+        half,
+        top,
+        k,
+    } = l;
+    if add {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            let t = (v as u16 * a).saturating_add(b).saturating_add(half);
+            *d = (t.min(top) >> k) as u8;
+        }
     } else {
-        brightness_contrast(s, alpha, beta);
+        for (d, &v) in dst.iter_mut().zip(src) {
+            let t = (v as u16 * a).saturating_add(half).saturating_sub(b);
+            *d = (t.min(top) >> k) as u8;
+        }
     }
 }
 
 /// `v = clamp((v * a ± b + half) >> k)` in u16 lanes; cloned for AVX2 and AVX-512 and
 /// picked at run time, since the default x86-64 target only has SSE2.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
-fn linear_u8(buf: &mut [u8], a: u16, b: u16, add: bool, half: u16, top: u16, k: u32) {
+fn linear_u8(buf: &mut [u8], l: Linear) {
+    let Linear {
+        a,
+        b,
+        add,
+        half,
+        top,
+        k,
+    } = l;
     if add {
         for v in buf.iter_mut() {
             let t = (*v as u16 * a).saturating_add(b).saturating_add(half);
@@ -189,6 +271,7 @@ pub fn gauss_noise(s: &mut Sample, std: f32, mean: f32, per_channel: bool, rng: 
     const BLOCK: usize = 4096;
     let mut bits = vec![0u8; BLOCK * 2];
     let mut idx = vec![0u16; BLOCK];
+    let mut noise = vec![0f32; BLOCK];
     let chunk = if per_channel { BLOCK } else { BLOCK * c };
     for block in s.image.chunks_mut(chunk) {
         let draws = if per_channel {
@@ -201,7 +284,12 @@ pub fn gauss_noise(s: &mut Sample, std: f32, mean: f32, per_channel: bool, rng: 
             *i = u16::from_le_bytes([b[0], b[1]]);
         }
         if per_channel {
-            add_noise(block, &idx[..draws], table, std, mean);
+            // The table lookups as plain loads (a hardware gather is slower on common x86
+            // cores), then the arithmetic, which vectorises.
+            for (n, &i) in noise.iter_mut().zip(&idx[..draws]) {
+                *n = table[i as usize];
+            }
+            add_noise(block, &noise[..draws], std, mean);
         } else {
             for (px, &i) in block.chunks_exact_mut(c).zip(&idx[..draws]) {
                 let n = mean + std * table[i as usize];
@@ -213,13 +301,13 @@ pub fn gauss_noise(s: &mut Sample, std: f32, mean: f32, per_channel: bool, rng: 
     }
 }
 
-/// `v += mean + std * table[i]`, saturated; cloned for AVX2/AVX-512 (gathers, 8-16 lanes).
+/// `v += mean + std * noise[i]`, saturated; cloned for AVX2/AVX-512 (8-16 lanes).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
-fn add_noise(block: &mut [u8], idx: &[u16], table: &[f32; 65536], std: f32, mean: f32) {
+fn add_noise(block: &mut [u8], noise: &[f32], std: f32, mean: f32) {
     // `+ 0.5` then truncation rounds like `round()` on the clamped range, and vectorises.
     let bias = mean + 0.5;
-    for (v, &i) in block.iter_mut().zip(idx) {
-        *v = (*v as f32 + bias + std * table[i as usize]).clamp(0.0, 255.0) as u8;
+    for (v, &n) in block.iter_mut().zip(noise) {
+        *v = (*v as f32 + bias + std * n).clamp(0.0, 255.0) as u8;
     }
 }
 
@@ -253,6 +341,10 @@ pub fn gaussian_kernel(ksize: usize, sigma: f64) -> Vec<u32> {
 }
 
 /// Separable Gaussian blur with reflect-101 borders (OpenCV's default).
+///
+/// Both passes accumulate whole rows (`acc += row * weight`, one tap at a time) so that
+/// the inner loops run along contiguous memory and vectorise; sums are exact integers, so
+/// the order of the taps does not change a byte.
 pub fn gaussian_blur(s: &mut Sample, kernel: &[u32]) {
     let (w, h, c) = (s.width as usize, s.height as usize, s.channels as usize);
     if w == 0 || h == 0 || kernel.len() <= 1 {
@@ -260,8 +352,10 @@ pub fn gaussian_blur(s: &mut Sample, kernel: &[u32]) {
     }
     let r = kernel.len() / 2;
     let st = w * c;
-    let mut tmp = vec![0u8; s.image.len()];
-    // Horizontal: pad each row by reflection once, then a straight dot product per byte.
+    let mut tmp = crate::pool::take(s.image.len());
+    let mut acc = vec![0u32; st];
+    // Horizontal: pad each row by reflection once, then tap t reads the padded row shifted
+    // by t pixels.
     let mut padded = vec![0u8; (w + 2 * r) * c];
     let map = |j: usize| {
         crate::warp::border_index(
@@ -272,20 +366,22 @@ pub fn gaussian_blur(s: &mut Sample, kernel: &[u32]) {
         .unwrap_or(0)
     };
     for (src, dst) in s.image.chunks_exact(st).zip(tmp.chunks_exact_mut(st)) {
-        for j in 0..w + 2 * r {
+        for j in 0..r {
             let q = map(j);
             padded[j * c..j * c + c].copy_from_slice(&src[q * c..q * c + c]);
         }
-        for (i, d) in dst.iter_mut().enumerate() {
-            let mut acc = 1u32 << 13;
-            for (t, &k) in kernel.iter().enumerate() {
-                acc += padded[i + t * c] as u32 * k;
-            }
-            *d = (acc >> 14).min(255) as u8;
+        padded[r * c..r * c + st].copy_from_slice(src);
+        for j in r + w..w + 2 * r {
+            let q = map(j);
+            padded[j * c..j * c + c].copy_from_slice(&src[q * c..q * c + c]);
         }
+        acc.fill(1 << 13);
+        for (t, &k) in kernel.iter().enumerate() {
+            mul_add_row(&mut acc, &padded[t * c..t * c + st], k);
+        }
+        finish_row(&acc, dst);
     }
-    // Vertical: accumulate whole rows so the inner loop runs along contiguous memory.
-    let mut acc = vec![0u32; st];
+    // Vertical: the same on whole rows of the horizontal result.
     for y in 0..h {
         acc.fill(1 << 13);
         for (t, &k) in kernel.iter().enumerate() {
@@ -295,13 +391,26 @@ pub fn gaussian_blur(s: &mut Sample, kernel: &[u32]) {
                 crate::warp::Border::Reflect101,
             )
             .unwrap_or(0);
-            for (a, &v) in acc.iter_mut().zip(&tmp[sy * st..(sy + 1) * st]) {
-                *a += v as u32 * k;
-            }
+            mul_add_row(&mut acc, &tmp[sy * st..(sy + 1) * st], k);
         }
-        for (d, &a) in s.image[y * st..(y + 1) * st].iter_mut().zip(&acc) {
-            *d = (a >> 14).min(255) as u8;
-        }
+        finish_row(&acc, &mut s.image[y * st..(y + 1) * st]);
+    }
+    crate::pool::give(tmp);
+}
+
+/// `acc[i] += row[i] * k` (cloned for AVX2/AVX-512: SSE2 has no 32-bit multiply).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2", "x86_64+sse4.1"))]
+fn mul_add_row(acc: &mut [u32], row: &[u8], k: u32) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a += v as u32 * k;
+    }
+}
+
+/// `dst[i] = acc[i] >> 14`, saturated (14-bit kernel weights).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
+fn finish_row(acc: &[u32], dst: &mut [u8]) {
+    for (d, &a) in dst.iter_mut().zip(acc) {
+        *d = (a >> 14).min(255) as u8;
     }
 }
 

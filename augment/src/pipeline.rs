@@ -419,9 +419,17 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
                 let n = s.image.len().max(1);
                 b * s.image.iter().map(|&v| v as u64).sum::<u64>() as f64 / n as f64
             };
-            let mut s = owned(s);
-            photo::brightness_contrast_fast(&mut s, alpha as f32, beta as f32);
-            Cow::Owned(s)
+            match s {
+                Cow::Borrowed(b) => Cow::Owned(photo::brightness_contrast_from(
+                    b,
+                    alpha as f32,
+                    beta as f32,
+                )),
+                Cow::Owned(mut o) => {
+                    photo::brightness_contrast_fast(&mut o, alpha as f32, beta as f32);
+                    Cow::Owned(o)
+                }
+            }
         }
         Op::RandomGamma { limit } => {
             let mut s = owned(s);

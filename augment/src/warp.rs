@@ -2,11 +2,12 @@
 //! maps (elastic), with the image interpolated and the mask always nearest-neighbour.
 //!
 //! Speed: the output is walked in 64×16 tiles (a rotated source stays in L1); each tile
-//! row gets its source coordinates as 24.8 fixed-point integers from a per-row start and
-//! increment (no per-pixel multiply, no allocation); pixels whose taps all lie inside the
-//! source take the fast path (for RGB: one 4-byte load per tap, then a u16 blend of the
-//! whole segment that the compiler vectorises, with AVX2/AVX-512 clones picked at run
-//! time), and only the border band resolves taps through the border mode. Bilinear
+//! row gets its source coordinates as 24.8 fixed-point integers from a per-row start plus
+//! a precomputed multiple of the increment (one vector add and shift, no allocation);
+//! pixels whose taps all lie inside the source take the fast path (for RGB: two 8-byte
+//! loads hold the four taps, then a u16 blend of the whole segment that the compiler
+//! vectorises, with AVX2/AVX-512 clones picked at run time; the segment buffers live
+//! across the whole warp), and only the border band resolves taps through the border mode. Bilinear
 //! weights have 8 fractional bits; RGB results are within one level of exact.
 
 use crate::sample::Sample;
@@ -137,7 +138,6 @@ pub fn warp_affine(src: &Sample, out_w: usize, out_h: usize, inv: &Mat, rs: Resa
     let c = src.channels as usize;
     // Output tiles of TW x TH: a rotated source row is read across many rows, so walking the
     // output tile by tile keeps the source pixels a tile needs in L1 (as OpenCV's warpAffine).
-    const TW: usize = 64;
     const TH: usize = 16;
     let mut xs = [0i32; TW];
     let mut ys = [0i32; TW];
@@ -145,18 +145,19 @@ pub fn warp_affine(src: &Sample, out_w: usize, out_h: usize, inv: &Mat, rs: Resa
     const S: f64 = (1u64 << 32) as f64;
     let to_fixed = |v: f64| (v * S).clamp(-9.0e18, 9.0e18) as i64;
     let (dx, dy) = (to_fixed(inv[0]), to_fixed(inv[3]));
+    // Pixel j of a segment sits j increments from the segment's start (wrapping, exactly
+    // as adding the increment j times), so the coordinates are one vector add and shift.
+    let steps_x: [i64; TW] = std::array::from_fn(|j| (j as i64).wrapping_mul(dx));
+    let steps_y: [i64; TW] = std::array::from_fn(|j| (j as i64).wrapping_mul(dy));
+    let mut scratch = Scratch::default();
     for ty in (0..out_h).step_by(TH) {
         for tx in (0..out_w).step_by(TW) {
             let tw = TW.min(out_w - tx);
             for y in ty..(ty + TH).min(out_h) {
-                let mut ax = to_fixed(inv[0] * tx as f64 + inv[1] * y as f64 + inv[2]);
-                let mut ay = to_fixed(inv[3] * tx as f64 + inv[4] * y as f64 + inv[5]);
-                for (px, py) in xs[..tw].iter_mut().zip(ys[..tw].iter_mut()) {
-                    *px = sat(ax >> (32 - FRAC));
-                    *py = sat(ay >> (32 - FRAC));
-                    ax = ax.wrapping_add(dx);
-                    ay = ay.wrapping_add(dy);
-                }
+                let ax = to_fixed(inv[0] * tx as f64 + inv[1] * y as f64 + inv[2]);
+                let ay = to_fixed(inv[3] * tx as f64 + inv[4] * y as f64 + inv[5]);
+                coords(ax, &steps_x, &mut xs);
+                coords(ay, &steps_y, &mut ys);
                 let o = y * out_w + tx;
                 sample_row(
                     src,
@@ -165,11 +166,24 @@ pub fn warp_affine(src: &Sample, out_w: usize, out_h: usize, inv: &Mat, rs: Resa
                     &mut out.image[o * c..(o + tw) * c],
                     &mut out.mask[o..o + tw],
                     rs,
+                    &mut scratch,
                 );
             }
         }
     }
     out
+}
+
+/// Output tile width of [`warp_affine`]: one segment of source coordinates.
+const TW: usize = SEG;
+
+/// `out[j]` = the 24.8 fixed-point coordinate of segment pixel `j`, from the 32.32 start
+/// and per-pixel steps (saturated far outside the source).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
+fn coords(start: i64, steps: &[i64; TW], out: &mut [i32; TW]) {
+    for (o, &s) in out.iter_mut().zip(steps) {
+        *o = sat(start.wrapping_add(s) >> (32 - FRAC));
+    }
 }
 
 /// Resample `src` at per-pixel source coordinates (`map_x[i], map_y[i]` for output pixel
@@ -179,6 +193,7 @@ pub fn remap(src: &Sample, map_x: &[f32], map_y: &[f32], out_w: usize, rs: Resam
     let mut out = Sample::blank(out_w, out_h, src.channels);
     let mut xs = vec![0i32; out_w];
     let mut ys = vec![0i32; out_w];
+    let mut scratch = Scratch::default();
     let stride = out_w * src.channels as usize;
     for (y, (img_row, mask_row)) in out
         .image
@@ -192,7 +207,7 @@ pub fn remap(src: &Sample, map_x: &[f32], map_y: &[f32], out_w: usize, rs: Resam
             xs[i] = (mx[i] * ONE as f32).floor() as i32;
             ys[i] = (my[i] * ONE as f32).floor() as i32;
         }
-        sample_row(src, &xs, &ys, img_row, mask_row, rs);
+        sample_row(src, &xs, &ys, img_row, mask_row, rs, &mut scratch);
     }
     out
 }
@@ -209,12 +224,35 @@ fn sample_row(
     img_row: &mut [u8],
     mask_row: &mut [u8],
     rs: Resample,
+    scratch: &mut Scratch,
 ) {
     match (src.channels, rs.interp) {
-        (3, Interp::Linear) => row::<3, true>(src, xs, ys, img_row, mask_row, rs),
-        (1, Interp::Linear) => row::<1, true>(src, xs, ys, img_row, mask_row, rs),
-        (3, Interp::Nearest) => row::<3, false>(src, xs, ys, img_row, mask_row, rs),
-        _ => row::<1, false>(src, xs, ys, img_row, mask_row, rs),
+        (3, Interp::Linear) => row::<3, true>(src, xs, ys, img_row, mask_row, rs, scratch),
+        (1, Interp::Linear) => row::<1, true>(src, xs, ys, img_row, mask_row, rs, scratch),
+        (3, Interp::Nearest) => row::<3, false>(src, xs, ys, img_row, mask_row, rs, scratch),
+        _ => row::<1, false>(src, xs, ys, img_row, mask_row, rs, scratch),
+    }
+}
+
+/// Per-segment buffers of [`linear_rgb_row`], made once per warp: zeroing them for every
+/// 64-pixel segment cost more than a tenth of a rotation.
+struct Scratch {
+    taps: [[u8; 4 * SEG]; 4],
+    wx: [u16; 4 * SEG],
+    wy: [u16; 4 * SEG],
+    inside: [bool; SEG],
+    blended: [u8; 4 * SEG],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            taps: [[0; 4 * SEG]; 4],
+            wx: [0; 4 * SEG],
+            wy: [0; 4 * SEG],
+            inside: [false; SEG],
+            blended: [0; 4 * SEG],
+        }
     }
 }
 
@@ -225,7 +263,7 @@ const SEG: usize = 64;
 /// (nearest) from the same source coordinates.
 ///
 /// Bilinear RGB goes in three steps so that the arithmetic vectorises: gather each pixel's
-/// four taps as 4-byte words (one load per tap instead of one per channel), blend all
+/// four taps as 4-byte words (two 8-byte loads, one per tap row), blend all
 /// lanes of the segment at once in u16, then store three bytes per pixel.
 fn row<const C: usize, const LINEAR: bool>(
     src: &Sample,
@@ -234,9 +272,10 @@ fn row<const C: usize, const LINEAR: bool>(
     out: &mut [u8],
     mask_out: &mut [u8],
     rs: Resample,
+    scratch: &mut Scratch,
 ) {
     if LINEAR && C == 3 && xs.len() <= SEG {
-        return linear_rgb_row(src, xs, ys, out, mask_out, rs);
+        return linear_rgb_row(src, xs, ys, out, mask_out, rs, scratch);
     }
     let (w, h) = (src.width as usize, src.height as usize);
     let stride = w * C;
@@ -290,38 +329,54 @@ fn linear_rgb_row(
     out: &mut [u8],
     mask_out: &mut [u8],
     rs: Resample,
+    scratch: &mut Scratch,
 ) {
     let (w, h) = (src.width as usize, src.height as usize);
     let stride = w * 3;
     let img = &src.image[..];
     let (wl, hl) = (w.saturating_sub(1) as u32, h.saturating_sub(1) as u32);
-    let n = xs.len();
-    let mut taps = [[0u8; 4 * SEG]; 4];
-    let mut wx = [0u16; 4 * SEG];
-    let mut wy = [0u16; 4 * SEG];
-    let mut inside = [false; SEG];
-    for (j, (&x, &y)) in xs.iter().zip(ys).enumerate() {
+    let n = xs.len().min(SEG);
+    let (xs, ys) = (&xs[..n], &ys[..n]);
+    // Lanes of pixels that are not inside keep stale values; their blend is never used.
+    let Scratch {
+        taps,
+        wx,
+        wy,
+        inside,
+        blended,
+    } = scratch;
+    let [t0, t1, t2, t3] = taps;
+    for j in 0..n {
+        let (x, y) = (xs[j], ys[j]);
         let (ix, iy) = (x >> FRAC, y >> FRAC);
         let (fx, fy) = ((x & (ONE - 1)) as u16, (y & (ONE - 1)) as u16);
-        let off = iy as usize * stride + ix as usize * 3;
-        // A 4-byte load at the last tap reads one byte past it: keep the image's very last
-        // pixel out of the fast path.
-        if (ix as u32) < wl && (iy as u32) < hl && off + stride + 7 <= img.len() {
-            let word = |o: usize| -> [u8; 4] { img[o..o + 4].try_into().expect("4 bytes") };
-            taps[0][4 * j..4 * j + 4].copy_from_slice(&word(off));
-            taps[1][4 * j..4 * j + 4].copy_from_slice(&word(off + 3));
-            taps[2][4 * j..4 * j + 4].copy_from_slice(&word(off + stride));
-            taps[3][4 * j..4 * j + 4].copy_from_slice(&word(off + stride + 3));
-            wx[4 * j..4 * j + 4].fill(fx);
-            wy[4 * j..4 * j + 4].fill(fy);
+        let off = (iy as usize)
+            .wrapping_mul(stride)
+            .wrapping_add(ix as usize * 3);
+        // Two 8-byte loads, one a tap row, hold all four taps. The second reads two bytes
+        // past its last tap, which keeps the image's very last interior pixel (and only
+        // that one) on the border path, as before.
+        let ok = (ix as u32) < wl && (iy as u32) < hl && off + stride + 8 <= img.len();
+        inside[j] = ok;
+        if ok {
+            let r0 = u64::from_le_bytes(img[off..off + 8].try_into().expect("8 bytes"));
+            let r1 = u64::from_le_bytes(
+                img[off + stride..off + stride + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+            t0[4 * j..4 * j + 4].copy_from_slice(&(r0 as u32).to_le_bytes());
+            t1[4 * j..4 * j + 4].copy_from_slice(&((r0 >> 24) as u32).to_le_bytes());
+            t2[4 * j..4 * j + 4].copy_from_slice(&(r1 as u32).to_le_bytes());
+            t3[4 * j..4 * j + 4].copy_from_slice(&((r1 >> 24) as u32).to_le_bytes());
+            wx[4 * j..4 * j + 4].copy_from_slice(&[fx; 4]);
+            wy[4 * j..4 * j + 4].copy_from_slice(&[fy; 4]);
             let nx = ix as usize + (fx >> (FRAC - 1)) as usize;
             let ny = iy as usize + (fy >> (FRAC - 1)) as usize;
             mask_out[j] = src.mask[ny * w + nx];
-            inside[j] = true;
         }
     }
-    let mut blended = [0u8; 4 * SEG];
-    blend(&taps, &wx, &wy, &mut blended[..4 * n]);
+    blend(taps, wx, wy, &mut blended[..4 * n]);
     for (j, o) in out.chunks_exact_mut(3).enumerate().take(n) {
         if inside[j] {
             o.copy_from_slice(&blended[4 * j..4 * j + 3]);
