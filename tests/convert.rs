@@ -447,7 +447,11 @@ fn unknown_labels_are_listed_with_their_files() {
         err.contains("\"crack\" in b.json") && err.contains("\"dent\" in a.json"),
         "{err}"
     );
-    assert!(!out.join("dataset.json").exists());
+    // nothing is left of the files that were fine: the folder is as before the run
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
     run_ok(
         tmp.path(),
         &[
@@ -523,4 +527,94 @@ fn import_masks_reads_unet_pytorch_medical_pairs() {
         ],
     );
     assert!(err.contains("pixel value 255 is not in --values"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn import_voc_keeps_labelme2voc_masks_splits_and_reports_foreign_values() {
+    use segkit_labelme::dataset::{count_values, write_index_png, MaskEncoding};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = examples().join("semantic_segmentation/data_dataset_voc");
+
+    // labelme's own VOC output, as it is: same indices, same image bytes, right counts
+    let out = tmp.path().join("ds");
+    let stdout = run_ok(
+        tmp.path(),
+        &["import-voc", src.to_str().unwrap(), out.to_str().unwrap()],
+    )
+    .stdout;
+    assert!(String::from_utf8_lossy(&stdout).contains("wrote 3 masks (21 classes"));
+    let ds = Dataset::open(&out).unwrap();
+    let names = std::fs::read_to_string(src.join("class_names.txt")).unwrap();
+    assert_eq!(ds.manifest.class_names(), names.lines().collect::<Vec<_>>());
+    assert_eq!(ds.manifest.images.len(), 3);
+    let mut ignored = 0;
+    for e in &ds.manifest.images {
+        let want = mask(&src.join(format!("SegmentationClass/{}.png", e.stem)));
+        assert!(mask(&ds.mask_path(&e.stem)) == want, "{}", e.stem);
+        assert_eq!(e.class_pixels, count_values(&want), "{}", e.stem);
+        assert!(!e.instances.is_empty(), "{}", e.stem);
+        ignored += e.class_pixels.get(&255).copied().unwrap_or(0);
+        let image = std::fs::read(src.join(format!("JPEGImages/{}.jpg", e.stem))).unwrap();
+        assert!(std::fs::read(ds.image_path(e)).unwrap() == image);
+    }
+    assert!(ignored > 0, "the examples have __ignore__ regions");
+    assert_eq!(ds.split("trainval").unwrap().unwrap().len(), 3);
+
+    // a copy with split lists and a mask holding a value that is no class (40)
+    let voc = tmp.path().join("voc");
+    for d in ["JPEGImages", "SegmentationClass"] {
+        copy_dir(&src.join(d), &voc.join(d));
+    }
+    std::fs::copy(src.join("class_names.txt"), voc.join("class_names.txt")).unwrap();
+    let sets = voc.join("ImageSets/Segmentation");
+    std::fs::create_dir_all(&sets).unwrap();
+    std::fs::write(sets.join("train.txt"), "2011_000003\n2011_000025\n").unwrap();
+    std::fs::write(sets.join("val.txt"), "2011_000006\n").unwrap();
+    let bad = voc.join("SegmentationClass/2011_000025.png");
+    let mut m = read_index_png(&bad).unwrap();
+    let n_bad = 37;
+    m.data[..n_bad].fill(40);
+    write_index_png(&bad, m.width, m.height, &m.data, MaskEncoding::Gray).unwrap();
+
+    let out2 = tmp.path().join("ds2");
+    let err = run_err(
+        tmp.path(),
+        &["import-voc", voc.to_str().unwrap(), out2.to_str().unwrap()],
+    );
+    assert!(
+        err.contains("2011_000025.png") && err.contains(&format!("values 40 ({n_bad} px)")),
+        "{err}"
+    );
+    let ds2 = Dataset::open(&out2).unwrap();
+    assert_eq!(ds2.manifest.images.len(), 2);
+    assert_eq!(ds2.split("train").unwrap().unwrap(), ["2011_000003"]);
+    assert_eq!(ds2.split("val").unwrap().unwrap(), ["2011_000006"]);
+
+    let out3 = tmp.path().join("ds3");
+    run_ok(
+        tmp.path(),
+        &[
+            "import-voc",
+            voc.to_str().unwrap(),
+            out3.to_str().unwrap(),
+            "--unknown",
+            "ignore",
+            "--mode",
+            "l",
+        ],
+    );
+    let got = mask(&out3.join("SegmentationClass/2011_000025.png"));
+    let mut want = m.data.clone();
+    want[..n_bad].fill(255);
+    assert!(got == want);
+    let ds3 = Dataset::open(&out3).unwrap();
+    assert_eq!(ds3.split("train").unwrap().unwrap().len(), 2);
 }

@@ -2,9 +2,13 @@
 //! 4.x, 5.x `description` and `mask` shapes, 7.x `oriented_rectangle`), read leniently:
 //! fields this crate does not use are kept in `extra`, never an error.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// A labelme annotation file.
@@ -150,33 +154,40 @@ pub enum AnnotationError {
 impl Annotation {
     /// Read and parse a labelme file; a malformed shape is reported with its index.
     pub fn read(path: &Path) -> Result<Annotation, AnnotationError> {
-        let text = std::fs::read(path).map_err(|e| AnnotationError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        Self::parse(&text, path)
+        with_file_bytes(path, |text| Self::parse(text, path))?
     }
 
     /// Parse labelme JSON bytes; `path` names the file in errors.
     pub fn parse(text: &[u8], path: &Path) -> Result<Annotation, AnnotationError> {
+        let (mut ann, data) = Self::parse_borrowed(text, path)?;
+        ann.image_data = data.map(Cow::into_owned);
+        Ok(ann)
+    }
+
+    /// Like [`Annotation::parse`], but `imageData` (usually most of the file) is returned
+    /// separately, borrowed from `text` when it has no JSON escapes, and left out of the
+    /// annotation: converting a folder then never copies megabytes of base64 around.
+    pub fn parse_borrowed<'a>(
+        text: &'a [u8],
+        path: &Path,
+    ) -> Result<(Annotation, Option<Cow<'a, str>>), AnnotationError> {
         let invalid = |message: String| AnnotationError::Invalid {
             path: path.to_path_buf(),
             message,
         };
-        // Parse shapes one by one so that an error can name the shape.
-        #[derive(Deserialize)]
-        struct Raw {
-            shapes: Option<Vec<Value>>,
-            #[serde(flatten)]
-            rest: Map<String, Value>,
-        }
-        let raw: Raw =
-            serde_json::from_slice(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        let raw: RawTop<'a> = serde_json::from_slice(text).map_err(|e| {
+            invalid(if e.is_data() {
+                format!("not a labelme annotation: {e}")
+            } else {
+                format!("not valid JSON: {e}")
+            })
+        })?;
         let Some(raw_shapes) = raw.shapes else {
             return Err(invalid(
                 "no \"shapes\" list: not a labelme annotation".into(),
             ));
         };
+        // Shapes one by one, so that an error can name the shape.
         let mut shapes = Vec::with_capacity(raw_shapes.len());
         for (index, v) in raw_shapes.into_iter().enumerate() {
             let shape: Shape = serde_json::from_value(v).map_err(|e| AnnotationError::Shape {
@@ -191,13 +202,105 @@ impl Annotation {
         let mut ann: Annotation = serde_json::from_value(Value::Object(rest))
             .map_err(|e| invalid(format!("not a labelme annotation: {e}")))?;
         ann.shapes = shapes;
-        Ok(ann)
+        Ok((ann, raw.image_data))
     }
 
     /// The image path with Windows separators normalised, relative to the JSON's folder.
     pub fn image_path_normalized(&self) -> Option<String> {
         self.image_path.as_ref().map(|p| p.replace('\\', "/"))
     }
+}
+
+/// The top level of a labelme file, visited by hand: `#[serde(flatten)]` would buffer the
+/// whole object (megabytes of `imageData` included) before sorting out the fields.
+struct RawTop<'a> {
+    shapes: Option<Vec<Value>>,
+    image_data: Option<Cow<'a, str>>,
+    rest: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for RawTop<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawTop<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTop<'de>, A::Error> {
+                let mut top = RawTop {
+                    shapes: None,
+                    image_data: None,
+                    rest: Map::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "shapes" => top.shapes = map.next_value()?,
+                        "imageData" => {
+                            top.image_data = map.next_value::<Option<MaybeBorrowed>>()?.map(|m| m.0)
+                        }
+                        _ => {
+                            top.rest.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A JSON string borrowed from the input when it has no escapes.
+struct MaybeBorrowed<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for MaybeBorrowed<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeBorrowed<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+thread_local! {
+    /// The last file this thread read, its buffer reused: a fresh megabyte-sized buffer
+    /// per annotation costs more in page faults than parsing it.
+    static FILE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Call `f` with the bytes of the file at `path`, read into a per-thread reused buffer.
+pub fn with_file_bytes<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> Result<T, AnnotationError> {
+    use std::io::Read;
+    let mut buf = FILE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    buf.clear();
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        let len = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+        buf.reserve(len + 1);
+        file.read_to_end(&mut buf)
+    });
+    let result = match read {
+        Ok(_) => Ok(f(&buf)),
+        Err(e) => Err(AnnotationError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    };
+    FILE_BUF.with(|b| *b.borrow_mut() = buf);
+    result
 }
 
 /// The label names of a labelme file, cheaply (the image data is skipped, not decoded).
@@ -210,11 +313,8 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>, AnnotationError> {
     struct Labels {
         shapes: Vec<LabelOnly>,
     }
-    let text = std::fs::read(path).map_err(|e| AnnotationError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let labels: Labels = serde_json::from_slice(&text).map_err(|e| AnnotationError::Invalid {
+    let labels = with_file_bytes(path, |text| serde_json::from_slice::<Labels>(text))?;
+    let labels = labels.map_err(|e| AnnotationError::Invalid {
         path: path.to_path_buf(),
         message: if e.is_data() {
             format!("not a labelme annotation: {e}")
@@ -272,6 +372,29 @@ mod tests {
             err.starts_with("a.json: shape 1:") && err.contains("points"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn image_data_is_borrowed_unless_escaped_and_other_fields_are_kept() {
+        let text =
+            br#"{"imageData": "iVBO+/w==", "shapes": [], "flags": {"a": true}, "imageWidth": 3}"#;
+        let (ann, data) = Annotation::parse_borrowed(text, Path::new("a.json")).unwrap();
+        assert!(matches!(data, Some(Cow::Borrowed("iVBO+/w=="))));
+        assert_eq!(ann.image_data, None);
+        assert_eq!(
+            (ann.image_width, ann.extra["flags"]["a"].as_bool()),
+            (Some(3), Some(true))
+        );
+        // some writers escape '/': the string is then unescaped into an owned copy
+        let text = br#"{"shapes": [], "imageData": "iVBO+\/w=="}"#;
+        let (_, data) = Annotation::parse_borrowed(text, Path::new("a.json")).unwrap();
+        assert!(matches!(data, Some(Cow::Owned(ref s)) if s == "iVBO+/w=="));
+        let ann = parse(r#"{"shapes": [], "imageData": null}"#).unwrap();
+        assert_eq!(ann.image_data, None);
+        let err = parse(r#"{"shapes": [], "imageData": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a labelme annotation"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! `segkit convert`: a folder of labelme annotations → a dataset folder (see
 //! [`crate::dataset`]) with class masks pixel-identical to labelme 7.9.1 + Pillow 13.0.0.
 //!
-//! Two passes: the labels of every file first (cheap: image data is skipped), so that class
-//! ids are fixed before any mask is drawn and unknown labels are reported all at once; then
-//! each file on its own rayon task. A bad file is reported with its path (and shape index)
-//! and the others are still converted; `strict` stops at the first problem instead.
+//! Each file is one rayon task. Class ids must be fixed before any mask is drawn and unknown
+//! labels reported all at once: with a class list given, each task checks its file's labels
+//! before writing anything, and when some are unknown everything written is removed and
+//! the error lists them all; without a list, a first pass collects the labels of every file
+//! (image data skipped). A bad file is reported with its path (and shape index) and the
+//! others are still converted; `strict` stops at the first problem instead.
+//!
+//! Per image the work is kept to what the output needs: `imageData` is borrowed from the
+//! file's bytes and decoded once into a per-thread buffer, the image size comes from its
+//! header, masks are painted into a per-thread buffer of which only the painted rows are
+//! cleared, counted ([`crate::runs`]) and encoded ([`crate::index_png`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,15 +20,17 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::annotation::{read_labels, Annotation};
+use crate::annotation::{read_labels, with_file_bytes, Annotation};
 use crate::dataset::{
-    self, atomic_write, atomic_write_with, write_index_png, DatasetError, HistoryEntry, ImageEntry,
-    Manifest, MaskEncoding, IGNORE_INDEX, IMAGES_DIR, MASKS_DIR, OBJECTS_DIR, SPLITS_DIR, VIS_DIR,
+    self, atomic_write, atomic_write_with, DatasetError, HistoryEntry, ImageEntry, Manifest,
+    MaskEncoding, IGNORE_INDEX, IMAGES_DIR, MASKS_DIR, OBJECTS_DIR, SPLITS_DIR, VIS_DIR,
 };
+use crate::index_png::encode_index_png;
 use crate::labels::{Aliases, LabelMap, UnknownPolicy};
 use crate::rasterize::shape_spans;
-use crate::runs::counts_and_instances;
+use crate::runs::counts_and_instances_in_rows;
 use crate::source::SourceImage;
+use crate::viz::write_visualization;
 
 /// Where the class list comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -140,7 +149,7 @@ pub fn convert(
     };
 
     // Stems: the path under `input` without extension; nested folders joined with '_'.
-    let mut jobs: Vec<(PathBuf, String, String)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for f in files {
         let rel = f.strip_prefix(input).unwrap_or(&f).to_path_buf();
@@ -171,48 +180,68 @@ pub fn convert(
         jobs.push((f, stem, source));
     }
 
-    // Pass 1: labels.
-    let label_lists: Vec<Result<Vec<String>, String>> = jobs
-        .par_iter()
-        .map(|(f, _, _)| {
-            read_labels(f)
-                .map(|ls| {
-                    ls.iter()
-                        .map(|l| opts.aliases.resolve(l).to_string())
-                        .collect()
-                })
-                .map_err(|e| e.to_string())
-        })
-        .collect();
-    let mut ok_jobs = Vec::new();
-    let mut uses: Vec<(String, String)> = Vec::new();
-    for (job, labels) in jobs.into_iter().zip(label_lists) {
-        match labels {
-            Ok(ls) => {
-                uses.extend(ls.into_iter().map(|l| (l, job.2.clone())));
-                ok_jobs.push(job);
-            }
-            Err(message) => fail(
-                &mut errors,
-                Problem {
-                    file: job.0.clone(),
-                    shape: None,
-                    message: strip_path(&message, &job.0),
-                },
-            )?,
-        }
-    }
+    // With a class list given, one pass: each file's labels are checked before anything of
+    // it is written, and if any are unknown, everything written is taken back at the end
+    // (the error lists them all). Reading every file twice was a fifth of a conversion.
+    // Without a list, a first pass collects the labels so that ids are fixed before drawing.
     let labels = match &opts.labels {
-        LabelSpec::Collect => LabelMap::collect(uses.iter().map(|(l, _)| l.as_str())),
+        LabelSpec::Collect => None,
         LabelSpec::List(list) => {
-            LabelMap::from_list(list, opts.unknown).map_err(ConvertError::Usage)?
+            Some(LabelMap::from_list(list, opts.unknown).map_err(ConvertError::Usage)?)
         }
         LabelSpec::File(path) => {
-            LabelMap::from_file(path, opts.unknown).map_err(ConvertError::Usage)?
+            Some(LabelMap::from_file(path, opts.unknown).map_err(ConvertError::Usage)?)
         }
     };
+    let (labels, jobs) = match labels {
+        Some(labels) => (labels, jobs),
+        None => {
+            let found = collect_labels(jobs, opts, &mut errors)?;
+            (
+                LabelMap::collect(found.uses.iter().map(|(l, _)| l.as_str())),
+                found.jobs,
+            )
+        }
+    };
+
+    // One task per file.
+    let results: Vec<Result<Done, Problem>> = if opts.strict {
+        let all: Result<Vec<_>, Problem> = jobs
+            .par_iter()
+            .map(|(f, stem, source)| {
+                let r = convert_one(f, stem, source, &labels, opts, out);
+                tick();
+                match r {
+                    Ok(Done::Converted(_, warnings)) if !warnings.is_empty() => {
+                        Err(warnings[0].clone())
+                    }
+                    other => other,
+                }
+            })
+            .collect();
+        all.map_err(ConvertError::Strict)?
+            .into_iter()
+            .map(Ok)
+            .collect()
+    } else {
+        jobs.par_iter()
+            .map(|(f, stem, source)| {
+                let r = convert_one(f, stem, source, &labels, opts, out);
+                tick();
+                r
+            })
+            .collect()
+    };
+
+    let mut uses: Vec<(String, String)> = Vec::new();
+    for ((_, _, source), r) in jobs.iter().zip(&results) {
+        if let Ok(Done::UnknownLabels(ls)) = r {
+            uses.extend(ls.iter().map(|l| (l.clone(), source.clone())));
+        }
+    }
     let unknown = labels.unknown_labels(uses.iter().map(|(l, f)| (l.as_str(), f.as_str())));
     if !unknown.is_empty() {
+        remove_dataset_parts(out)?;
         let mut msg = format!(
             "{} label(s) are not in the class list ({}); add them, map them with --alias FROM=TO, or pass --unknown background|ignore:",
             unknown.len(),
@@ -225,42 +254,15 @@ pub fn convert(
         return Err(ConvertError::UnknownLabels(msg));
     }
 
-    // Pass 2: one task per file.
-    let results: Vec<Result<(ImageEntry, Vec<Problem>), Problem>> = if opts.strict {
-        let all: Result<Vec<_>, Problem> = ok_jobs
-            .par_iter()
-            .map(|(f, stem, source)| {
-                let r = convert_one(f, stem, source, &labels, opts, out);
-                tick();
-                match r {
-                    Ok((_, warnings)) if !warnings.is_empty() => Err(warnings[0].clone()),
-                    other => other,
-                }
-            })
-            .collect();
-        all.map_err(ConvertError::Strict)?
-            .into_iter()
-            .map(Ok)
-            .collect()
-    } else {
-        ok_jobs
-            .par_iter()
-            .map(|(f, stem, source)| {
-                let r = convert_one(f, stem, source, &labels, opts, out);
-                tick();
-                r
-            })
-            .collect()
-    };
-
     let mut manifest = Manifest::new(labels.names());
     let mut warnings = Vec::new();
     for r in results {
         match r {
-            Ok((entry, w)) => {
-                manifest.images.push(entry);
+            Ok(Done::Converted(entry, w)) => {
+                manifest.images.push(*entry);
                 warnings.extend(w);
             }
+            Ok(Done::UnknownLabels(_)) => unreachable!("unknown labels were reported above"),
             Err(p) => errors.push(p),
         }
     }
@@ -280,6 +282,90 @@ pub fn convert(
         errors,
         warnings,
     })
+}
+
+/// A job: the annotation file, its stem, its path relative to the input (the manifest's
+/// `source`).
+type Job = (PathBuf, String, String);
+
+/// What the first pass found: every (label, source) used, and the jobs whose labels could
+/// be read.
+struct FoundLabels {
+    uses: Vec<(String, String)>,
+    jobs: Vec<Job>,
+}
+
+/// The first pass without a class list; files that cannot be read are reported in `errors`
+/// (or stop everything with `strict`).
+fn collect_labels(
+    jobs: Vec<Job>,
+    opts: &ConvertOptions,
+    errors: &mut Vec<Problem>,
+) -> Result<FoundLabels, ConvertError> {
+    let label_lists: Vec<Result<Vec<String>, String>> = jobs
+        .par_iter()
+        .map(|(f, _, _)| {
+            read_labels(f)
+                .map(|ls| {
+                    ls.iter()
+                        .map(|l| opts.aliases.resolve(l).to_string())
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    let mut found = FoundLabels {
+        uses: Vec::new(),
+        jobs: Vec::new(),
+    };
+    for (job, labels) in jobs.into_iter().zip(label_lists) {
+        match labels {
+            Ok(ls) => {
+                found
+                    .uses
+                    .extend(ls.into_iter().map(|l| (l, job.2.clone())));
+                found.jobs.push(job);
+            }
+            Err(message) => {
+                let p = Problem {
+                    message: strip_path(&message, &job.0),
+                    file: job.0,
+                    shape: None,
+                };
+                if opts.strict {
+                    return Err(ConvertError::Strict(p));
+                }
+                errors.push(p);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What became of one annotation file that could be read.
+enum Done {
+    /// Written: its manifest entry and its skipped shapes.
+    Converted(Box<ImageEntry>, Vec<Problem>),
+    /// Not written: these labels (after aliases) are not in the class list.
+    UnknownLabels(Vec<String>),
+}
+
+/// Remove the dataset parts `convert` writes from `out` (what a failed conversion wrote, or
+/// what `--force` replaces).
+fn remove_dataset_parts(out: &Path) -> Result<(), ConvertError> {
+    for part in [IMAGES_DIR, MASKS_DIR, OBJECTS_DIR, VIS_DIR, SPLITS_DIR] {
+        let p = out.join(part);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(|e| DatasetError::io(&p, e))?;
+        }
+    }
+    for part in ["dataset.json", "class_names.txt"] {
+        let p = out.join(part);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(|e| DatasetError::io(&p, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Errors from lower layers start with the path; the problem carries it already.
@@ -354,18 +440,7 @@ fn prepare_output(input: &Path, out: &Path, force: bool) -> Result<(), ConvertEr
                 )));
             }
         }
-        for part in [IMAGES_DIR, MASKS_DIR, OBJECTS_DIR, VIS_DIR, SPLITS_DIR] {
-            let p = out.join(part);
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p).map_err(|e| DatasetError::io(&p, e))?;
-            }
-        }
-        for part in ["dataset.json", "class_names.txt"] {
-            let p = out.join(part);
-            if p.is_file() {
-                std::fs::remove_file(&p).map_err(|e| DatasetError::io(&p, e))?;
-            }
-        }
+        remove_dataset_parts(out)?;
     }
     std::fs::create_dir_all(out).map_err(|e| DatasetError::io(out, e))?;
     Ok(())
@@ -380,6 +455,8 @@ pub struct Rasterized {
     pub instance: Option<Vec<u8>>,
     /// Skipped shapes: (index, reason).
     pub skipped: Vec<(usize, String)>,
+    /// Rows that any shape touched; every row outside is background (0).
+    pub rows: std::ops::Range<u32>,
 }
 
 /// Paint the shapes of `ann` in order (later shapes overwrite earlier ones), as labelme's
@@ -397,7 +474,9 @@ pub fn rasterize(
 }
 
 /// [`rasterize`] painting into `class`, a buffer reused between images (a fresh 4-megapixel
-/// buffer costs a thousand page faults, more than drawing the shapes).
+/// buffer costs a thousand page faults, more than drawing the shapes). When `class` already
+/// has the image's size it must be all zeros (see [`clear_rows`]): defects cover a small
+/// band of a photo, and clearing only that band afterwards beats clearing megabytes before.
 fn rasterize_into(
     mut class: Vec<u8>,
     ann: &Annotation,
@@ -408,8 +487,12 @@ fn rasterize_into(
     instances: bool,
 ) -> Result<Rasterized, (Option<usize>, String)> {
     let n = width as usize * height as usize;
-    class.clear();
-    class.resize(n, 0);
+    if class.len() != n {
+        class.clear();
+        class.resize(n, 0);
+    }
+    debug_assert!(class.iter().all(|&v| v == 0), "class buffer not cleared");
+    let (mut top, mut bottom) = (height, 0u32);
     let mut instance = instances.then(|| vec![0u8; n]);
     let mut groups: Vec<(String, String)> = Vec::new();
     let mut skipped = Vec::new();
@@ -427,6 +510,10 @@ fn rasterize_into(
             Err(e) => return Err((Some(i), e.to_string())),
         };
         spans.paint(&mut class, value);
+        for (y, _, _) in spans.iter() {
+            top = top.min(y);
+            bottom = bottom.max(y + 1);
+        }
         if let Some(ins) = instance.as_mut() {
             let group = match &shape.group_id {
                 Some(g) if !g.is_null() => g.to_string(),
@@ -463,7 +550,14 @@ fn rasterize_into(
         class,
         instance,
         skipped,
+        rows: top.min(bottom)..bottom,
     })
+}
+
+/// Zero `rows` of a row-major mask `width` wide (undoes what [`rasterize_into`] painted).
+fn clear_rows(buf: &mut [u8], width: u32, rows: std::ops::Range<u32>) {
+    let w = width as usize;
+    buf[rows.start as usize * w..rows.end as usize * w].fill(0);
 }
 
 fn convert_one(
@@ -473,19 +567,96 @@ fn convert_one(
     labels: &LabelMap,
     opts: &ConvertOptions,
     out: &Path,
+) -> Result<Done, Problem> {
+    let problem = |shape: Option<usize>, message: String| Problem {
+        file: file.to_path_buf(),
+        shape,
+        message,
+    };
+    let mut scratch = SCRATCH.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let result = with_file_bytes(file, |text| {
+        convert_parsed(file, text, stem, source, labels, opts, out, &mut scratch)
+    })
+    .map_err(|e| problem(None, strip_path(&e.to_string(), file)))
+    .and_then(|r| r);
+    SCRATCH.with(|b| *b.borrow_mut() = scratch);
+    result
+}
+
+/// The per-thread buffers of [`convert_one`], reused from image to image.
+#[derive(Default)]
+struct Scratch {
+    /// The decoded source image.
+    image: Vec<u8>,
+    /// The class mask; all zeros between images.
+    class: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convert_parsed(
+    file: &Path,
+    text: &[u8],
+    stem: &str,
+    source: &str,
+    labels: &LabelMap,
+    opts: &ConvertOptions,
+    out: &Path,
+    scratch: &mut Scratch,
+) -> Result<Done, Problem> {
+    let problem = |shape: Option<usize>, message: String| Problem {
+        file: file.to_path_buf(),
+        shape,
+        message,
+    };
+    let (ann, image_data) = Annotation::parse_borrowed(text, file).map_err(|e| match e {
+        crate::annotation::AnnotationError::Shape { index, message, .. } => {
+            problem(Some(index), message)
+        }
+        other => problem(None, strip_path(&other.to_string(), file)),
+    })?;
+    let mut unknown: Vec<String> = Vec::new();
+    for shape in &ann.shapes {
+        let label = opts.aliases.resolve(&shape.label);
+        if labels.value(label).is_none() && !unknown.iter().any(|u| u == label) {
+            unknown.push(label.to_string());
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(Done::UnknownLabels(unknown));
+    }
+    let src = SourceImage::load_with(
+        &ann,
+        image_data.as_deref(),
+        file,
+        std::mem::take(&mut scratch.image),
+    )
+    .map_err(|m| problem(None, m))?;
+    let result = convert_image(file, &ann, &src, stem, source, labels, opts, out, scratch);
+    scratch.image = src.bytes;
+    result.map(|(entry, warnings)| Done::Converted(Box::new(entry), warnings))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convert_image(
+    file: &Path,
+    ann: &Annotation,
+    src: &SourceImage,
+    stem: &str,
+    source: &str,
+    labels: &LabelMap,
+    opts: &ConvertOptions,
+    out: &Path,
+    scratch: &mut Scratch,
 ) -> Result<(ImageEntry, Vec<Problem>), Problem> {
     let problem = |shape: Option<usize>, message: String| Problem {
         file: file.to_path_buf(),
         shape,
         message,
     };
-    let ann = Annotation::read(file).map_err(|e| match e {
-        crate::annotation::AnnotationError::Shape { index, message, .. } => {
-            problem(Some(index), message)
-        }
-        other => problem(None, strip_path(&other.to_string(), file)),
-    })?;
-    let src = SourceImage::load(&ann, file).map_err(|m| problem(None, m))?;
     let (width, height) = (src.width, src.height);
     if let (Some(h), Some(w)) = (ann.image_height, ann.image_width) {
         if (w, h) != (width, height) {
@@ -503,19 +674,29 @@ fn convert_one(
             ));
         }
     }
-    let buf = CLASS_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let r = rasterize_into(
+    let buf = std::mem::take(&mut scratch.class);
+    let n = width as usize * height as usize;
+    let r = match rasterize_into(
         buf,
-        &ann,
+        ann,
         width,
         height,
         labels,
         &opts.aliases,
         opts.instances,
-    )
-    .map_err(|(shape, m)| problem(shape, m))?;
-    let mut result = write_outputs(file, stem, source, opts, out, &src, &r);
-    CLASS_BUF.with(|b| *b.borrow_mut() = r.class);
+    ) {
+        Ok(r) => r,
+        Err((shape, m)) => {
+            // the buffer is dropped half-painted; the next image starts a fresh one
+            return Err(problem(shape, m));
+        }
+    };
+    let mut result = write_outputs(file, stem, source, opts, out, src, &r);
+    let mut class = r.class;
+    if class.len() == n {
+        clear_rows(&mut class, width, r.rows.clone());
+    }
+    scratch.class = class;
     // The annotator's image flags (views, "needs review", ...) travel with the image:
     // `split --view-from-flags` reads them from the manifest.
     if let (Ok((entry, _)), Some(flags)) = (&mut result, ann.extra.get("flags")) {
@@ -524,11 +705,6 @@ fn convert_one(
         }
     }
     result
-}
-
-thread_local! {
-    /// The class buffer of the last image this worker converted, reused.
-    static CLASS_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn write_outputs(
@@ -562,33 +738,27 @@ fn write_outputs(
         write_png(&out.join(&image_file), &img).map_err(io)?;
         rgb = Some(img);
     }
-    write_index_png(
-        &out.join(MASKS_DIR).join(format!("{stem}.png")),
-        width,
-        height,
-        &r.class,
-        opts.encoding,
-    )
-    .map_err(io)?;
+    let mask_png = |data: &[u8], encoding| {
+        encode_index_png(width, height, data, r.rows.clone(), encoding)
+            .map_err(|e| problem(None, format!("encoding its mask: {e}")))
+    };
+    let p = out.join(MASKS_DIR).join(format!("{stem}.png"));
+    atomic_write(&p, &mask_png(&r.class, opts.encoding)?).map_err(io)?;
     if let Some(ins) = &r.instance {
+        // instance ids are painted with the same spans, so within the same rows
         let p = out.join(OBJECTS_DIR).join(format!("{stem}.png"));
-        write_index_png(&p, width, height, ins, MaskEncoding::Palette).map_err(io)?;
+        atomic_write(&p, &mask_png(ins, MaskEncoding::Palette)?).map_err(io)?;
     }
     if opts.visualization {
         let img = match rgb {
             Some(img) => img,
             None => src.decode_rgb().map_err(|m| problem(None, m))?,
         };
-        let viz = blend(img, &r.class);
         let p = out.join(VIS_DIR).join(format!("{stem}.jpg"));
-        atomic_write_with(&p, |w| {
-            image::codecs::jpeg::JpegEncoder::new_with_quality(w, 90)
-                .encode_image(&viz)
-                .map_err(std::io::Error::other)
-        })
-        .map_err(io)?;
+        write_visualization(&p, &img, &r.class).map_err(io)?;
     }
-    let (class_pixels, instances) = counts_and_instances(&r.class, width, height);
+    let (class_pixels, instances) =
+        counts_and_instances_in_rows(&r.class, width, height, r.rows.clone());
     let entry = ImageEntry {
         stem: stem.to_string(),
         file: image_file,
@@ -608,18 +778,4 @@ fn write_png(path: &Path, img: &image::RgbImage) -> Result<(), DatasetError> {
         img.write_with_encoder(image::codecs::png::PngEncoder::new(w))
             .map_err(std::io::Error::other)
     })
-}
-
-/// The image with each labelled pixel half-blended with its class colour (VOC palette).
-fn blend(mut img: image::RgbImage, class: &[u8]) -> image::RgbImage {
-    let cmap = dataset::voc_colormap();
-    for (px, &c) in img.pixels_mut().zip(class) {
-        if c != 0 {
-            let col = cmap[c as usize];
-            for (p, &c) in px.0.iter_mut().zip(&col) {
-                *p = (*p as u16 + c as u16).div_ceil(2) as u8;
-            }
-        }
-    }
-    img
 }

@@ -9,8 +9,10 @@
 //!   image (embedded or beside it, EXIF-rotated) and the class list.
 //! - [`raster`], [`rasterize`]: Pillow 13's drawing primitives and labelme's shape rules on
 //!   top, pixel-identical to labelme 7.9.1 + Pillow 13.0.0.
-//! - [`convert`], [`import`], [`runs`]: labelme folders and image/mask folder pairs into the
-//!   dataset contract, with per-class pixel counts and instances.
+//! - [`convert`], [`import`], [`voc`], [`runs`]: labelme folders, image/mask folder pairs and
+//!   existing VOC folders into the dataset contract, with per-class pixel counts and
+//!   instances; [`index_png`] writes their masks fast, [`viz`] the downscaled colour
+//!   overlays people look at.
 //! - [`defects`]: defect-level scoring of a prediction (found and false defects), shared by
 //!   the trainer's metrics and the reports.
 //! - [`curate`]: stats, filter, remap, split, crop and tile on datasets.
@@ -36,9 +38,12 @@ pub mod curate;
 pub mod dataset;
 pub mod defects;
 pub mod import;
+pub mod index_png;
 pub mod labels;
 pub mod raster;
 pub mod rasterize;
 pub mod runs;
 pub mod source;
 pub mod synth;
+pub mod viz;
+pub mod voc;

@@ -62,12 +62,26 @@ pub fn counts_and_instances(
     width: u32,
     height: u32,
 ) -> (BTreeMap<u32, u64>, Vec<Instance>) {
+    counts_and_instances_in_rows(mask, width, height, 0..height)
+}
+
+/// [`counts_and_instances`] of a mask whose rows outside `rows` are known to be all
+/// background (0), reading only `rows`: a converter knows which rows its shapes touched.
+pub fn counts_and_instances_in_rows(
+    mask: &[u8],
+    width: u32,
+    height: u32,
+    rows: std::ops::Range<u32>,
+) -> (BTreeMap<u32, u64>, Vec<Instance>) {
     let w = width as usize;
     assert_eq!(mask.len(), w * height as usize, "mask buffer size");
+    assert!(rows.start <= rows.end && rows.end <= height, "row range");
     let mut runs: Vec<Run> = Vec::new();
-    let mut row_start: Vec<usize> = Vec::with_capacity(height as usize + 1);
-    for y in 0..height as usize {
+    // row_start[k]: the first run of row rows.start + k
+    let mut row_start: Vec<usize> = Vec::with_capacity(rows.len() + 1);
+    for y in rows.clone() {
         row_start.push(runs.len());
+        let y = y as usize;
         row_runs(&mask[y * w..(y + 1) * w], y as u32, &mut runs);
     }
     row_start.push(runs.len());
@@ -86,10 +100,10 @@ pub fn counts_and_instances(
 
     // union-find over runs; the smaller index (earlier in raster order) stays the root
     let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
-    for y in 1..height as usize {
+    for k in 1..rows.len() {
         let (prev, cur) = (
-            row_start[y - 1]..row_start[y],
-            row_start[y]..row_start[y + 1],
+            row_start[k - 1]..row_start[k],
+            row_start[k]..row_start[k + 1],
         );
         let mut j = prev.start;
         for i in cur {
@@ -202,6 +216,21 @@ mod tests {
             let (counts, inst) = counts_and_instances(&m, w, h);
             assert_eq!(inst, crate::curate::components::instances(&m, w, h));
             assert_eq!(counts, crate::dataset::count_values(&m));
+            // the same when told which rows hold anything, with empty rows around them
+            let pad = rng.gen_range(0..5u32);
+            let mut padded = vec![0u8; (w * pad) as usize];
+            padded.extend_from_slice(&m);
+            padded.resize(padded.len() + (w * pad) as usize, 0);
+            let (c2, i2) = counts_and_instances_in_rows(&padded, w, h + 2 * pad, pad..pad + h);
+            let shifted: Vec<Instance> = inst
+                .iter()
+                .map(|i| Instance {
+                    bbox: [i.bbox[0], i.bbox[1] + pad, i.bbox[2], i.bbox[3]],
+                    ..i.clone()
+                })
+                .collect();
+            assert_eq!(i2, shifted);
+            assert_eq!(c2, crate::dataset::count_values(&padded));
         }
     }
 }

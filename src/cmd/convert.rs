@@ -7,14 +7,17 @@ use anyhow::bail;
 use segkit_labelme::convert::{self, ConvertOptions, LabelSpec};
 use segkit_labelme::dataset::MaskEncoding;
 use segkit_labelme::labels::{Aliases, UnknownPolicy};
+use segkit_labelme::voc::{self, VocOptions};
 
 /// Convert labelme annotations into a VOC-style dataset folder.
 ///
 /// Reads every labelme .json under INPUT (any labelme version, 3.x to 7.x; the image from
 /// imageData or from imagePath, Windows paths included) and writes OUT: JPEGImages/ (the
 /// source JPEG/PNG bytes, or a lossless PNG), SegmentationClass/ (8-bit masks, VOC palette,
-/// 255 = __ignore__), SegmentationClassVisualization/, ImageSets/Segmentation/trainval.txt,
-/// class_names.txt and dataset.json (per-image class pixel counts and defect instances).
+/// 255 = __ignore__), SegmentationClassVisualization/ (JPEGs for people: the image with its
+/// classes blended in, shrunk to at most 1024 px on the long side; masks stay full size),
+/// ImageSets/Segmentation/trainval.txt, class_names.txt and dataset.json (per-image class
+/// pixel counts and defect instances).
 ///
 /// Masks are pixel-identical to labelme 7.9.1 with Pillow 13.0.0 for every shape type
 /// (polygon, rectangle, circle, line, linestrip, point, mask, oriented_rectangle); later
@@ -54,7 +57,8 @@ pub struct Args {
     /// one object).
     #[arg(long)]
     pub instances: bool,
-    /// Skip SegmentationClassVisualization/ (faster).
+    /// Skip SegmentationClassVisualization/ (several times faster: decoding each photo for
+    /// the overlay is most of the work).
     #[arg(long)]
     pub no_viz: bool,
     /// Stop at the first problem, including shapes that would be skipped.
@@ -68,12 +72,34 @@ pub struct Args {
 /// What unknown labels become.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Unknown {
-    /// Refuse, listing every unknown label with its files.
+    /// Refuse, naming every unknown label (import-voc: mask value) and its files.
     Error,
     /// Background (0).
     Background,
     /// Ignore (255).
     Ignore,
+}
+
+impl Unknown {
+    fn policy(self) -> UnknownPolicy {
+        match self {
+            Unknown::Error => UnknownPolicy::Error,
+            Unknown::Background => UnknownPolicy::Background,
+            Unknown::Ignore => UnknownPolicy::Ignore,
+        }
+    }
+}
+
+/// `--labels FILE` or `--labels a,b,c`; none: the command's default.
+fn label_spec(labels: Option<String>) -> anyhow::Result<LabelSpec> {
+    Ok(match labels {
+        None => LabelSpec::Collect,
+        Some(s) if std::path::Path::new(&s).is_file() => LabelSpec::File(s.into()),
+        Some(s) if s.contains(',') => LabelSpec::List(s.split(',').map(String::from).collect()),
+        Some(s) => bail!(
+            "--labels {s:?}: no such file (for an inline list, separate names with commas: _background_,cat,dog)"
+        ),
+    })
 }
 
 /// Mask encoding.
@@ -87,21 +113,9 @@ pub enum Mode {
 
 /// Run `segkit convert`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let labels = match a.labels {
-        None => LabelSpec::Collect,
-        Some(s) if std::path::Path::new(&s).is_file() => LabelSpec::File(s.into()),
-        Some(s) if s.contains(',') => LabelSpec::List(s.split(',').map(String::from).collect()),
-        Some(s) => bail!(
-            "--labels {s:?}: no such file (for an inline list, separate names with commas: _background_,cat,dog)"
-        ),
-    };
     let opts = ConvertOptions {
-        labels,
-        unknown: match a.unknown {
-            Unknown::Error => UnknownPolicy::Error,
-            Unknown::Background => UnknownPolicy::Background,
-            Unknown::Ignore => UnknownPolicy::Ignore,
-        },
+        labels: label_spec(a.labels)?,
+        unknown: a.unknown.policy(),
         aliases: Aliases::parse(&a.alias).map_err(anyhow::Error::msg)?,
         encoding: match a.mode {
             Mode::P => MaskEncoding::Palette,
@@ -212,6 +226,82 @@ pub fn import_masks(a: ImportArgs) -> anyhow::Result<()> {
     if !summary.errors.is_empty() {
         bail!(
             "{} pairs failed (listed above); the others were imported",
+            summary.errors.len()
+        );
+    }
+    Ok(())
+}
+
+/// Import an existing VOC segmentation folder (P- or L-mode masks) into a dataset folder.
+///
+/// VOCDIR is laid out as labelme2voc.py, the PASCAL VOC devkit and most training
+/// repositories write it: JPEGImages/<name>.jpg and SegmentationClass/<name>.png, whose
+/// pixel values are class indices (palette or grayscale PNG; 255 = ignore). Class names come
+/// from VOCDIR/class_names.txt (line k = class k) or --labels. The lists in
+/// ImageSets/Segmentation/ (train.txt, val.txt, trainval.txt, ...) are kept as the dataset's
+/// splits; without trainval.txt, every imported image is in trainval. Images are copied as
+/// they are (no EXIF rotation: VOC tools read the stored pixels); images without a mask are
+/// left out. A mask value that is no class makes that file fail, naming the values, unless
+/// --unknown says what they become.
+///
+/// This is its own command rather than an option of import-masks: a VOC folder brings its
+/// class indices, names and splits with it, while import-masks maps arbitrary gray values
+/// of loose image/mask folders to classes.
+///
+/// Example:
+///   segkit import-voc data_dataset_voc/ ds
+///   segkit import-voc VOCdevkit/VOC2012 voc12 --labels voc_classes.txt --unknown ignore
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ImportVocArgs {
+    /// The VOC folder (with JPEGImages/ and SegmentationClass/).
+    #[arg(value_name = "VOCDIR")]
+    pub voc: PathBuf,
+    /// Output dataset folder (must be new or empty).
+    pub out: PathBuf,
+    /// Class names in id order, if VOCDIR has no class_names.txt: a file (one a line; a
+    /// labelme2voc labels.txt works) or names separated by commas (_background_ first).
+    #[arg(long, value_name = "FILE|A,B,...")]
+    pub labels: Option<String>,
+    /// What mask values beyond the class list become (default: that file fails).
+    #[arg(long, value_enum, default_value_t = Unknown::Error)]
+    pub unknown: Unknown,
+    /// Mask encoding of the output: p = palette PNG (VOC colours), l = grayscale indices.
+    #[arg(long, value_enum, default_value_t = Mode::P)]
+    pub mode: Mode,
+}
+
+/// Run `segkit import-voc`.
+pub fn import_voc(a: ImportVocArgs) -> anyhow::Result<()> {
+    let opts = VocOptions {
+        labels: label_spec(a.labels)?,
+        unknown: a.unknown.policy(),
+        encoding: match a.mode {
+            Mode::P => MaskEncoding::Palette,
+            Mode::L => MaskEncoding::Gray,
+        },
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let bar = crate::progress::bar(0, "importing");
+    let summary = voc::import_voc(&a.voc, &a.out, &opts, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let summary = summary?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &summary.errors {
+        eprintln!("error: {e}");
+    }
+    println!(
+        "wrote {} masks ({} classes: {}) to {}",
+        summary.converted,
+        summary.classes.len(),
+        summary.classes.join(", "),
+        summary.out.display()
+    );
+    if !summary.errors.is_empty() {
+        bail!(
+            "{} problem(s) (listed above); the other images were imported",
             summary.errors.len()
         );
     }
