@@ -41,6 +41,11 @@ pub struct Optimizer {
     m: Vec<Tensor>,
     /// Second moment (Adam).
     v: Vec<Tensor>,
+    /// Updates each parameter has had (steps where its gradient was defined). Adam's bias
+    /// correction must count these, not the optimizer's steps: an encoder unfrozen after
+    /// hundreds of steps starts with zero moments, and correcting them with the global count
+    /// would move it by several times the learning rate (PyTorch counts per parameter too).
+    t: Vec<i64>,
     /// Optimizer steps taken.
     pub steps: i64,
 }
@@ -56,11 +61,13 @@ impl Optimizer {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let t = vec![0; params.len()];
         Optimizer {
             cfg: cfg.clone(),
             params,
             m,
             v,
+            t,
             steps: 0,
         }
     }
@@ -111,13 +118,14 @@ impl Optimizer {
     pub fn step(&mut self, lr: f64) {
         self.steps += 1;
         let c = &self.cfg;
-        let t = self.steps as f64;
         tch::no_grad(|| {
             for (i, (_, p)) in self.params.iter().enumerate() {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
+                self.t[i] += 1;
+                let t = self.t[i] as f64;
                 let mut p = p.shallow_clone();
                 let g = if c.weight_decay > 0.0 && c.name != OptimKind::Adamw {
                     &g + &p * c.weight_decay
@@ -140,7 +148,7 @@ impl Optimizer {
                     OptimKind::Sgd => {
                         let update = if c.momentum > 0.0 {
                             let buf = &mut self.m[i];
-                            if self.steps == 1 {
+                            if self.t[i] == 1 {
                                 buf.copy_(&g);
                             } else {
                                 let _ = buf.g_mul_scalar_(c.momentum).g_add_(&g);
@@ -160,12 +168,14 @@ impl Optimizer {
         });
     }
 
-    /// The optimizer's state tensors by name (`m.<param>`, `v.<param>`), for resume.
+    /// The optimizer's state tensors by name (`m.<param>`, `v.<param>`, `t.<param>` the
+    /// parameter's update count), for resume.
     pub fn state(&self) -> BTreeMap<String, Tensor> {
         let mut out = BTreeMap::new();
         for (i, (name, _)) in self.params.iter().enumerate() {
             out.insert(format!("m.{name}"), self.m[i].shallow_clone());
             out.insert(format!("v.{name}"), self.v[i].shallow_clone());
+            out.insert(format!("t.{name}"), Tensor::from(self.t[i]));
         }
         out
     }
@@ -186,6 +196,10 @@ impl Optimizer {
                 }
                 _ => return false,
             }
+            // resume states written before per-parameter counts: every parameter had them all
+            self.t[i] = state
+                .get(&format!("t.{name}"))
+                .map_or(steps, |t| t.int64_value(&[]));
         }
         self.steps = steps;
         true
@@ -251,5 +265,35 @@ mod tests {
             }
             assert!(w.abs().max().double_value(&[]) < 0.05, "{kind:?}: {w}");
         }
+    }
+
+    /// A parameter frozen for 100 steps and then unfrozen gets Adam's first-step size (lr),
+    /// not a bias correction meant for step 101; the counts survive state() → restore().
+    #[test]
+    fn adam_counts_updates_per_parameter() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let a = vs.root().var("a", &[1], nn::Init::Const(1.0));
+        let mut b = vs.root().var("b", &[1], nn::Init::Const(1.0));
+        let mut opt = Optimizer::new(&vs, &cfg(OptimKind::Adam, Schedule::Constant));
+        let _ = b.requires_grad_(false);
+        for _ in 0..100 {
+            opt.zero_grad();
+            (&a * &a).sum(tch::Kind::Float).backward();
+            opt.step(0.01);
+        }
+        let _ = b.requires_grad_(true);
+        let before = b.double_value(&[0]);
+        opt.zero_grad();
+        (&a * &a + &b * &b).sum(tch::Kind::Float).backward();
+        opt.step(0.01);
+        let moved = before - b.double_value(&[0]);
+        assert!(
+            (moved - 0.01).abs() < 1e-6,
+            "first update of b moved it by {moved}"
+        );
+        let state = opt.state();
+        let mut again = Optimizer::new(&vs, &cfg(OptimKind::Adam, Schedule::Constant));
+        assert!(again.restore(&state, opt.steps));
+        assert_eq!(again.t, vec![101, 1]);
     }
 }
