@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=("$@")
-[[ ${#which[@]} -gt 0 ]] || which=(convert tile augment train report)
+[[ ${#which[@]} -gt 0 ]] || which=(convert tile augment train train_vgg report)
 for b in "${which[@]}"; do
   printf '\n==== bench/%s.sh\n' "$b"
   bash "bench/$b.sh"

@@ -44,6 +44,12 @@ enum Command {
     Eval(cmd::train::EvalArgs),
     #[cfg(feature = "train")]
     Predict(cmd::train::PredictArgs),
+    #[cfg(feature = "train")]
+    LrFind(cmd::sweep::LrFindArgs),
+    #[cfg(feature = "train")]
+    Sweep(cmd::sweep::SweepArgs),
+    #[cfg(feature = "train")]
+    ImportWeights(cmd::weights::ImportArgs),
     Report(cmd::report::ReportArgs),
     Compare(cmd::report::CompareArgs),
 }
@@ -67,6 +73,12 @@ fn main() {
         Command::Eval(a) => cmd::train::eval(a),
         #[cfg(feature = "train")]
         Command::Predict(a) => cmd::train::predict(a),
+        #[cfg(feature = "train")]
+        Command::LrFind(a) => cmd::sweep::lr_find(a),
+        #[cfg(feature = "train")]
+        Command::Sweep(a) => cmd::sweep::sweep(a),
+        #[cfg(feature = "train")]
+        Command::ImportWeights(a) => cmd::weights::run(a),
         Command::Report(a) => cmd::report::report(a),
         Command::Compare(a) => cmd::report::compare(a),
     };

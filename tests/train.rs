@@ -9,66 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{run_err, run_ok, segkit};
-use segkit_labelme::dataset::{self, ImageEntry, Manifest, MaskEncoding};
+use segkit_labelme::dataset::{self, MaskEncoding};
 
-/// `n` 64×64 noisy gray images, each with one bright square of class 1; 3/4 train, 1/4 val.
 fn write_dataset(root: &Path, n: usize) {
-    let mut manifest = Manifest::new(&["_background_".to_string(), "defect".to_string()]);
-    let mut state = 12345u64;
-    let mut rnd = |m: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % m
-    };
-    std::fs::create_dir_all(root.join("JPEGImages")).unwrap();
-    for i in 0..n {
-        let stem = format!("img{i:02}");
-        let (side, x0, y0) = (
-            rnd(10) as usize + 8,
-            rnd(40) as usize + 2,
-            rnd(40) as usize + 2,
-        );
-        let mut mask = vec![0u8; 64 * 64];
-        let mut rgb = vec![0u8; 64 * 64 * 3];
-        for y in 0..64 {
-            for x in 0..64 {
-                let inside = (x0..x0 + side).contains(&x) && (y0..y0 + side).contains(&y);
-                mask[y * 64 + x] = inside as u8;
-                for c in 0..3 {
-                    rgb[(y * 64 + x) * 3 + c] = if inside { 180 } else { 70 } + rnd(40) as u8;
-                }
-            }
-        }
-        let file = format!("JPEGImages/{stem}.png");
-        image::RgbImage::from_raw(64, 64, rgb)
-            .unwrap()
-            .save(root.join(&file))
-            .unwrap();
-        dataset::write_index_png(
-            &root.join(format!("SegmentationClass/{stem}.png")),
-            64,
-            64,
-            &mask,
-            MaskEncoding::Palette,
-        )
-        .unwrap();
-        manifest.images.push(ImageEntry {
-            stem,
-            file,
-            width: 64,
-            height: 64,
-            views: vec![],
-            source: String::new(),
-            class_pixels: dataset::count_values(&mask),
-            instances: vec![],
-            extra: Default::default(),
-        });
-    }
-    dataset::write_manifest(root, &manifest).unwrap();
-    let stems: Vec<String> = manifest.images.iter().map(|e| e.stem.clone()).collect();
-    dataset::write_split(root, "train", &stems[..n * 3 / 4]).unwrap();
-    dataset::write_split(root, "val", &stems[n * 3 / 4..]).unwrap();
+    common::squares::write_squares(root, n, 12345, 8);
 }
 
 const TINY: &[&str] = &[

@@ -6,9 +6,13 @@ pub mod augment;
 pub mod convert;
 pub mod curate;
 pub mod report;
+#[cfg(feature = "train")]
+pub mod sweep;
 pub mod synth;
 #[cfg(feature = "train")]
 pub mod train;
+#[cfg(feature = "train")]
+pub mod weights;
 
 use std::path::Path;
 

@@ -26,6 +26,7 @@ use segkit_trainer::{checkpoint, train::device, Event, StopReason, TrainOptions}
 ///   segkit train data/parts-voc --out runs/sigmoid --set model.head=sigmoid --time-budget 15m
 ///   segkit train data/parts-voc --out runs/small --config small.toml --set optim.lr=3e-4 --epochs 30
 ///   segkit train --resume runs/default --epochs 80
+///   segkit train data/parts-voc --out runs/vgg --set model.arch=unet-vgg16 --set model.pretrained=voc.safetensors --freeze-encoder-epochs 5
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct TrainArgs {
@@ -47,6 +48,10 @@ pub struct TrainArgs {
     /// Stop after the last epoch that fits in this time, e.g. 15m, 1h30m, 900s.
     #[arg(long, value_parser = parse_budget)]
     pub time_budget: Option<Duration>,
+    /// Keep the pretrained encoder (model.pretrained) frozen for the first N epochs, then
+    /// train it too (config key freeze_encoder_epochs).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub freeze_encoder_epochs: Option<usize>,
     /// Continue the run in this folder from its last finished epoch.
     #[arg(long, value_name = "RUN", conflicts_with_all = ["out", "dataset"])]
     pub resume: Option<PathBuf>,
@@ -61,7 +66,7 @@ fn parse_budget(s: &str) -> Result<Duration, String> {
 
 /// A flag set by the first Ctrl-C, so training stops cleanly after the current step with
 /// `checkpoints/last.*` of the last finished epoch intact; a second Ctrl-C exits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let seen = flag.clone();
     let installed = ctrlc::set_handler(move || {
@@ -90,7 +95,15 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         dataset: a.dataset.clone().unwrap_or_default(),
         out: out.clone(),
         config_file: a.config.clone(),
-        set: a.set.clone(),
+        set: a
+            .set
+            .iter()
+            .cloned()
+            .chain(
+                a.freeze_encoder_epochs
+                    .map(|n| format!("freeze_encoder_epochs={n}")),
+            )
+            .collect(),
         epochs: a.epochs,
         time_budget: a.time_budget,
         resume,
@@ -247,6 +260,8 @@ pub enum FormatArg {
 /// Predict masks for images or folders of images with a checkpoint (any image size).
 ///
 /// Folders are walked recursively; outputs keep the relative path, as <name>.png.
+/// The checkpoint alone rebuilds its model (unet, unet-vgg16); a torchscript: model also
+/// needs the .pt file train saved beside it (best.pt next to best.safetensors).
 /// Prediction is at full resolution by sliding window. One unreadable image is reported and
 /// skipped; the exit code is non-zero if any failed.
 ///

@@ -41,6 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let train = Arc::new(data::load(&ds, &stems)?);
     let cfg = ModelConfig {
         arch: "unet".into(),
+        normalize: segkit_trainer::config::Normalize::Dataset,
+        pretrained: None,
         base: 32,
         depth: 4,
         up: Upsample::Bilinear,

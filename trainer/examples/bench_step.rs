@@ -5,14 +5,16 @@
 //! With `--infer N`: instead, sliding-window inference (tile 256, overlap 0.25, Gaussian
 //! blending, 2 tiles a pass) of N random 2000×2000 images; prints `{"images_per_s": …}`.
 //!
-//! Usage: bench_step [--threads N] [--steps N] [--infer N]
+//! With `--arch unet-vgg16`: the same step for the VGG16-encoder UNet (`bench/train_vgg.sh`).
+//!
+//! Usage: bench_step [--threads N] [--steps N] [--infer N] [--arch unet|unet-vgg16]
 
 use segkit_trainer::config::{
     Head, LossConfig, ModelConfig, Norm, OptimConfig, OptimKind, Schedule, Upsample, Weights,
 };
 use segkit_trainer::infer::{self, Tiling};
 use segkit_trainer::loss::Loss;
-use segkit_trainer::model::UNet;
+use segkit_trainer::model::Net;
 use segkit_trainer::optim::Optimizer;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -25,6 +27,15 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fn arch_arg() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--arch")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "unet".into())
+}
+
 fn main() {
     let threads = arg("--threads", 2);
     let steps = arg("--steps", 10);
@@ -32,7 +43,9 @@ fn main() {
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
     let cfg = ModelConfig {
-        arch: "unet".into(),
+        arch: arch_arg(),
+        normalize: segkit_trainer::config::Normalize::Dataset,
+        pretrained: None,
         base: 32,
         depth: 4,
         up: Upsample::Bilinear,
@@ -44,7 +57,7 @@ fn main() {
         std: [0.25; 3],
     };
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = UNet::new(&vs.root(), &cfg);
+    let net = Net::new(&vs.root(), &cfg, None).expect("model");
     let infer_images = arg("--infer", 0);
     if infer_images > 0 {
         let tiling = Tiling {

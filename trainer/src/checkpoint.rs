@@ -10,9 +10,9 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::config::{ModelConfig, Norm};
+use crate::config::{Arch, ModelConfig, Norm};
 use crate::error::{Result, TrainError};
-use crate::model::UNet;
+use crate::model::Net;
 
 /// `format` metadata value of a segkit checkpoint.
 pub const FORMAT: &str = "segkit-checkpoint";
@@ -139,6 +139,66 @@ pub fn save(
     save_tensors(path, &state_dict(vs, cfg, steps), meta)
 }
 
+/// Save a checkpoint of `net` like [`save`]. A TorchScript model is also saved whole next
+/// to it (`best.pt` beside `best.safetensors`: the module with its trained parameters and
+/// buffers), and the metadata's `script` names that file; `script_source` is the file the
+/// run started from.
+pub fn save_model(
+    path: &Path,
+    vs: &nn::VarStore,
+    net: &Net,
+    cfg: &ModelConfig,
+    steps: i64,
+    extra: &[(&str, String)],
+) -> Result<()> {
+    let mut extra = extra.to_vec();
+    if let Some(script) = net.script() {
+        let sibling = path.with_extension("pt");
+        script.save(&sibling)?;
+        let name = sibling
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        extra.push(("script", name));
+        extra.push((
+            "script_source",
+            script.source.to_string_lossy().into_owned(),
+        ));
+    }
+    save(path, vs, cfg, steps, &extra)
+}
+
+/// The TorchScript file a checkpoint of a `torchscript:` model needs: the trained module
+/// saved next to it (metadata `script`), else the file the run was trained from.
+fn script_of(
+    path: &Path,
+    metadata: &HashMap<String, String>,
+    original: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let sibling = metadata.get("script").map(|s| dir.join(s));
+    if let Some(s) = &sibling {
+        if s.is_file() {
+            return Ok(s.clone());
+        }
+    }
+    let original = Path::new(original);
+    if original.is_file() {
+        return Ok(original.to_path_buf());
+    }
+    Err(TrainError::checkpoint(
+        path,
+        format!(
+            "this checkpoint of a TorchScript model needs the model file: neither {} (saved with it) \
+             nor {} (trained from) exists; copy the .pt file next to the checkpoint",
+            sibling
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| "a .pt file".into()),
+            original.display()
+        ),
+    ))
+}
+
 /// Copy `tensors` into the variables of `vs`; every variable must be present with its shape.
 pub fn copy_into(
     path: &Path,
@@ -193,7 +253,7 @@ pub struct Loaded {
     /// The variables.
     pub vs: nn::VarStore,
     /// The network.
-    pub net: UNet,
+    pub net: Net,
     /// Its config (from the metadata).
     pub cfg: ModelConfig,
     /// All metadata.
@@ -212,8 +272,12 @@ pub fn load(path: &Path, device: Device) -> Result<Loaded> {
     let cfg: ModelConfig =
         serde_json::from_str(metadata.get("model").map(String::as_str).unwrap_or(""))
             .map_err(|e| TrainError::checkpoint(path, format!("model metadata: {e}")))?;
+    let script = match cfg.arch_kind()? {
+        Arch::TorchScript(original) => Some(script_of(path, &metadata, original)?),
+        _ => None,
+    };
     let mut vs = nn::VarStore::new(device);
-    let net = UNet::new(&vs.root(), &cfg);
+    let net = Net::new(&vs.root(), &cfg, script.as_deref())?;
     copy_into(path, &mut vs, &tensors)?;
     Ok(Loaded {
         vs,

@@ -22,8 +22,16 @@ pub struct Config {
     pub threads: usize,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// Mixed precision (autocast) for the training forward pass on CUDA; ignored on CPU.
+    #[serde(default)]
+    pub amp: bool,
     /// Number of epochs (the learning-rate schedule spans them).
     pub epochs: usize,
+    /// Epochs at the start during which the pretrained encoder (`vgg.*` of `unet-vgg16`,
+    /// `encoder.*` of `unet`) is frozen, so a new decoder and head settle before the encoder's
+    /// weights move (0 = never frozen).
+    #[serde(default)]
+    pub freeze_encoder_epochs: usize,
     /// The network.
     pub model: ModelConfig,
     /// The loss.
@@ -68,12 +76,59 @@ pub enum Head {
     Sigmoid,
 }
 
+/// How input pixels are normalized before the network sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    /// `(x/255 - mean) / std` with the training images' own mean and std.
+    #[default]
+    Dataset,
+    /// torchvision's ImageNet mean and std, what ImageNet-pretrained encoders saw.
+    Imagenet,
+    /// `x/255` only: pixels in [0, 1].
+    None,
+}
+
+impl Normalize {
+    /// The mean and std this normalization fixes (`None` for `dataset`).
+    pub fn fixed(self) -> Option<([f32; 3], [f32; 3])> {
+        match self {
+            Normalize::Dataset => None,
+            Normalize::Imagenet => Some(([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])),
+            Normalize::None => Some(([0.0; 3], [1.0; 3])),
+        }
+    }
+}
+
+/// The architecture named by [`ModelConfig::arch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch<'a> {
+    /// The configurable UNet.
+    UNet,
+    /// UNet with a VGG16 encoder.
+    UNetVgg16,
+    /// A TorchScript model file.
+    TorchScript(&'a str),
+}
+
 /// The model description stored in every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Architecture: `unet`.
+    /// Architecture: `unet`, `unet-vgg16` (VGG16 encoder, weight-compatible with
+    /// torchvision and the unet-pytorch repo) or `torchscript:PATH` (a model scripted or
+    /// traced in Python, input N×3×H×W → logits N×C×H×W).
     pub arch: String,
+    /// Input normalization: `dataset` (mean/std of the training images), `imagenet`
+    /// (torchvision's ImageNet mean/std) or `none` (pixels in [0, 1], what unet-pytorch's
+    /// VGG weights expect); sets `mean` and `std`.
+    #[serde(default)]
+    pub normalize: Normalize,
+    /// Weights to start from: a `.safetensors` file (e.g. from `segkit import-weights`) or a
+    /// PyTorch `.pth` state dict; tensors whose name and shape fit are loaded, the rest keep
+    /// their initialization, and the log says which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<String>,
     /// Channels of the first level (doubled at each level down).
     pub base: i64,
     /// Number of down-sampling steps; inputs are padded to a multiple of 2^depth.
@@ -106,6 +161,19 @@ impl ModelConfig {
     pub fn multiple(&self) -> i64 {
         1 << self.depth
     }
+    /// The architecture, parsed from `arch`.
+    pub fn arch_kind(&self) -> Result<Arch<'_>> {
+        match self.arch.as_str() {
+            "unet" => Ok(Arch::UNet),
+            "unet-vgg16" => Ok(Arch::UNetVgg16),
+            a => match a.strip_prefix("torchscript:") {
+                Some(p) if !p.is_empty() => Ok(Arch::TorchScript(p)),
+                _ => Err(TrainError::Config(format!(
+                    "model.arch = {a:?}: use \"unet\", \"unet-vgg16\" or \"torchscript:PATH\" (a model file from torch.jit.script/trace)"
+                ))),
+            },
+        }
+    }
 }
 
 /// Class weights as written by users: `"auto"`, `"none"` or a list.
@@ -122,8 +190,8 @@ pub enum Weights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LossConfig {
-    /// Terms with optional weights: `ce`, `bce`, `dice`, `focal`, `tversky`, e.g. `ce+dice`
-    /// or `ce+0.5*dice`.
+    /// Terms with optional weights: `ce`, `bce`, `dice`, `focal`, `tversky`, `lovasz`, e.g.
+    /// `ce+dice` or `ce+0.5*lovasz`.
     pub name: String,
     /// Per-class weights for ce/bce/focal; resolved to a list.
     pub class_weights: Weights,
@@ -248,8 +316,16 @@ pub struct ValConfig {
     /// Metric choosing the best checkpoint: `dice_fg`, `miou`, `miou_fg`, `pixel_acc`,
     /// `defect_recall`, or `val_loss` (lower is better).
     pub metric: String,
-    /// Stop after this many epochs without improvement (0 = never).
+    /// Stop after this many validated epochs without improvement (0 = never).
     pub patience: usize,
+    /// Validate every N epochs (and always after the last): full-resolution validation can
+    /// dwarf a short epoch. Only validated epochs can become the best checkpoint.
+    #[serde(default = "one")]
+    pub every: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// What the dataset says about itself, for the defaults.
@@ -350,6 +426,7 @@ impl Config {
             .try_into()
             .map_err(|e: toml::de::Error| TrainError::Config(e.message().to_string()))?;
         cfg.resolve_weights(facts)?;
+        cfg.resolve_model_files(user)?;
         if !["none", "flips", "default"].contains(&cfg.data.augment.as_str()) {
             // A pipeline file: absolute, so a resumed run finds it from anywhere.
             if let Ok(p) = std::fs::canonicalize(&cfg.data.augment) {
@@ -367,6 +444,16 @@ impl Config {
         let optim = peek::<OptimKind>(user, "optim.name").unwrap_or(OptimKind::Adamw);
         let depth = peek::<usize>(user, "model.depth").unwrap_or(4);
         let epochs = peek::<usize>(user, "epochs").unwrap_or(50);
+        let arch = peek::<String>(user, "model.arch").unwrap_or_else(|| "unet".into());
+        // unet-pytorch's VGG weights were trained on pixels in [0, 1]; everything else
+        // normalizes with the dataset's own statistics.
+        let normalize =
+            peek::<Normalize>(user, "model.normalize").unwrap_or(if arch == "unet-vgg16" {
+                Normalize::None
+            } else {
+                Normalize::Dataset
+            });
+        let (mean, std) = normalize.fixed().unwrap_or((facts.mean, facts.std));
         let m = 1usize << depth;
         // Crops: big enough for a defect and its surroundings (4× its size), at least 128
         // and at most 256 px so a CPU step stays short; never larger than the images.
@@ -397,9 +484,13 @@ impl Config {
             seed: 0,
             threads: 0,
             device: "auto".into(),
+            amp: false,
             epochs,
+            freeze_encoder_epochs: 0,
             model: ModelConfig {
-                arch: "unet".into(),
+                arch,
+                normalize,
+                pretrained: None,
                 base: 32,
                 depth,
                 up: Upsample::Bilinear,
@@ -407,8 +498,8 @@ impl Config {
                 head,
                 num_classes: c,
                 class_names: facts.class_names.clone(),
-                mean: facts.mean,
-                std: facts.std,
+                mean,
+                std,
             },
             loss: LossConfig {
                 name: match head {
@@ -459,8 +550,38 @@ impl Config {
                 batch: 2,
                 metric: "dice_fg".into(),
                 patience: 0,
+                every: 1,
             },
         }
+    }
+
+    /// Model files (a TorchScript model, pretrained weights) become absolute paths, so a
+    /// resumed run finds them from anywhere; a fixed normalization sets mean and std.
+    fn resolve_model_files(&mut self, user: &toml::Table) -> Result<()> {
+        let absolute = |p: &str, key: &str| -> Result<String> {
+            std::fs::canonicalize(p)
+                .map(|p| p.to_string_lossy().into_owned())
+                .map_err(|e| TrainError::Config(format!("{key}: {p}: {e}")))
+        };
+        if let Arch::TorchScript(p) = self.model.arch_kind()? {
+            self.model.arch = format!("torchscript:{}", absolute(p, "model.arch")?);
+        }
+        if let Some(p) = &self.model.pretrained {
+            self.model.pretrained = Some(absolute(p, "model.pretrained")?);
+        }
+        if let Some((mean, std)) = self.model.normalize.fixed() {
+            if peek::<toml::Value>(user, "model.mean").is_some()
+                || peek::<toml::Value>(user, "model.std").is_some()
+            {
+                return Err(TrainError::Config(format!(
+                    "model.mean/model.std are set, but model.normalize = \"{}\" fixes them: set model.normalize = \"dataset\" to use your own",
+                    format!("{:?}", self.model.normalize).to_lowercase()
+                )));
+            }
+            self.model.mean = mean;
+            self.model.std = std;
+        }
+        Ok(())
     }
 
     fn resolve_weights(&mut self, facts: &DatasetFacts) -> Result<()> {
@@ -492,11 +613,15 @@ impl Config {
         let bad = |m: String| Err(TrainError::Config(m));
         let c = self.model.num_classes;
         let m = self.model.multiple() as usize;
-        if self.model.arch != "unet" {
+        let arch = self.model.arch_kind()?;
+        if arch == Arch::UNetVgg16 && self.model.depth != 4 {
             return bad(format!(
-                "model.arch = {:?}: the only architecture is \"unet\"",
-                self.model.arch
+                "model.depth = {}: unet-vgg16 always pools 4 times; leave model.depth at 4",
+                self.model.depth
             ));
+        }
+        if self.freeze_encoder_epochs > 0 && matches!(arch, Arch::TorchScript(_)) {
+            return bad("freeze_encoder_epochs: segkit does not know which part of a torchscript model is its encoder; use it with unet-vgg16 or unet".into());
         }
         if c < 2 {
             return bad(format!(
@@ -598,6 +723,9 @@ impl Config {
             return bad(
                 "data.batch_size, val.batch, optim.accum_steps and epochs must be ≥ 1".into(),
             );
+        }
+        if self.val.every == 0 {
+            return bad("val.every must be ≥ 1 (validate every N epochs)".into());
         }
         if self.data.samples_per_epoch == 0 {
             return bad("data.samples_per_epoch must be ≥ 1".into());
@@ -741,6 +869,70 @@ mod tests {
         apply_set(&mut t, "loss.name=ce").unwrap();
         let err = Config::resolve(&facts(), &t).unwrap_err().to_string();
         assert!(err.contains("use \"bce\""), "{err}");
+    }
+
+    #[test]
+    fn architectures_and_normalization() {
+        let resolve = |sets: &[&str]| {
+            let mut t = toml::Table::new();
+            for s in sets {
+                apply_set(&mut t, s).unwrap();
+            }
+            Config::resolve(&facts(), &t)
+        };
+        let unet = resolve(&[]).unwrap();
+        assert_eq!(unet.model.normalize, Normalize::Dataset);
+        assert_eq!(unet.model.mean, [0.5; 3], "the dataset's statistics");
+        let vgg = resolve(&["model.arch=unet-vgg16"]).unwrap();
+        assert_eq!(vgg.model.normalize, Normalize::None);
+        assert_eq!((vgg.model.mean, vgg.model.std), ([0.0; 3], [1.0; 3]));
+        let imagenet = resolve(&["model.arch=unet-vgg16", "model.normalize=imagenet"]).unwrap();
+        assert_eq!(imagenet.model.std, [0.229, 0.224, 0.225]);
+        let back = Config::from_toml(&imagenet.to_toml()).unwrap();
+        assert_eq!(back, imagenet);
+
+        let err = |sets: &[&str]| resolve(sets).unwrap_err().to_string();
+        assert!(err(&["model.arch=resnet"]).contains("torchscript:PATH"));
+        assert!(err(&["model.arch=unet-vgg16", "model.depth=3"]).contains("leave model.depth at 4"));
+        assert!(
+            err(&["model.normalize=imagenet", "model.mean=[0.1, 0.1, 0.1]"])
+                .contains("set model.normalize = \"dataset\"")
+        );
+        let missing = err(&["model.arch=torchscript:/no/such/model.pt"]);
+        assert!(missing.contains("/no/such/model.pt"), "{missing}");
+        assert!(
+            err(&["model.pretrained=/no/such/w.safetensors"]).contains("/no/such/w.safetensors")
+        );
+
+        // Paths become absolute, so a resumed run finds them from anywhere.
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m.pt");
+        std::fs::write(&model, b"x").unwrap();
+        let rel = pathdiff(&model);
+        let cfg = resolve(&[&format!("model.arch=torchscript:{rel}")]);
+        // The file is not a real TorchScript model, but resolution only checks the path.
+        let cfg = cfg.unwrap();
+        assert_eq!(
+            cfg.model.arch,
+            format!(
+                "torchscript:{}",
+                std::fs::canonicalize(&model).unwrap().display()
+            )
+        );
+        assert!(err(&[
+            &format!("model.arch=torchscript:{rel}"),
+            "freeze_encoder_epochs=2"
+        ])
+        .contains("freeze_encoder_epochs"));
+    }
+
+    /// `path` relative to the current directory when possible (else as it is).
+    fn pathdiff(path: &std::path::Path) -> String {
+        let cwd = std::env::current_dir().unwrap();
+        let up = cwd.components().count() - 1;
+        let mut s = "../".repeat(up);
+        s.push_str(path.to_str().unwrap().trim_start_matches('/'));
+        s
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Head, ModelConfig};
-use crate::model::UNet;
+use crate::model::Net;
 
 /// How to tile an image.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +80,7 @@ fn weight_map(th: usize, tw: usize, gaussian: bool, device: Device) -> Tensor {
 /// Head probabilities K×H×W (softmax over classes, or the sigmoid's one channel) of a whole
 /// image, on the CPU.
 pub fn probabilities(
-    net: &UNet,
+    net: &Net,
     cfg: &ModelConfig,
     rgb: &[u8],
     width: usize,

@@ -1,5 +1,6 @@
-//! The segkit trainer plugin: train, evaluate and predict UNet segmentation models on segkit
-//! dataset folders with tch (libtorch).
+//! The segkit trainer plugin: train, evaluate and predict segmentation models (the UNet,
+//! `unet-vgg16` with PyTorch-compatible weights, or any TorchScript model) on segkit dataset
+//! folders with tch (libtorch).
 //!
 //! The only segkit crate that links libtorch. It reads a dataset folder (see the dataset
 //! contract in `segkit_labelme::dataset`) and writes a run folder: resolved `config.toml`,
@@ -26,12 +27,18 @@ pub mod data;
 mod error;
 pub mod infer;
 pub mod loss;
+pub mod lr_find;
 pub mod metrics;
 pub mod model;
+mod pth;
+pub mod script;
+pub mod vgg;
+pub mod weights;
 
 pub use error::{Result, TrainError};
 pub mod loader;
 pub mod optim;
+pub mod sweep;
 pub mod train;
 
 pub use train::{train, Event, Outcome, StopReason, TrainOptions};

@@ -1,11 +1,99 @@
-//! The UNet: parameter names mirror a PyTorch `state_dict` of the same module tree
+//! The models: [`Net`] is what training, validation and prediction run — the UNet below,
+//! `unet-vgg16` ([`crate::vgg`]) or a TorchScript model ([`crate::script`]), chosen by
+//! `model.arch`. Parameter names mirror a PyTorch `state_dict` of the same module tree
 //! (`encoder.0.conv1.weight`, `decoder.2.norm2.running_mean`, `head.bias`, …), so weights
 //! move between segkit and Python by name (see `bench/train_torch.py` for the PyTorch twin).
+
+use std::path::Path;
 
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::config::{ModelConfig, Norm, Upsample};
+use crate::config::{Arch, ModelConfig, Norm, Upsample};
+use crate::error::Result;
+use crate::script::ScriptNet;
+use crate::vgg::VggUNet;
+
+/// A segmentation network of any supported architecture.
+#[derive(Debug)]
+pub enum Net {
+    /// The configurable UNet (`unet`).
+    UNet(UNet),
+    /// UNet with a VGG16 encoder (`unet-vgg16`).
+    Vgg16(VggUNet),
+    /// A TorchScript model (`torchscript:PATH`).
+    Script(ScriptNet),
+}
+
+impl Net {
+    /// Build the network of `cfg` with its parameters under `p` (use `vs.root()`). A
+    /// TorchScript model is read from `script` when given (a trained copy saved next to a
+    /// checkpoint), else from the path in `cfg.arch`.
+    pub fn new(p: &nn::Path, cfg: &ModelConfig, script: Option<&Path>) -> Result<Net> {
+        Ok(match cfg.arch_kind()? {
+            Arch::UNet => Net::UNet(UNet::new(p, cfg)),
+            Arch::UNetVgg16 => Net::Vgg16(VggUNet::new(p, cfg)),
+            Arch::TorchScript(path) => {
+                Net::Script(ScriptNet::load(script.unwrap_or(Path::new(path)), p, cfg)?)
+            }
+        })
+    }
+
+    /// Logits N×K×H×W for an input N×3×H×W of any size (`train` selects training-mode
+    /// normalization layers).
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            Net::UNet(n) => n.forward_t(x, train),
+            Net::Vgg16(n) => n.forward(x),
+            Net::Script(n) => n.forward_t(x, train),
+        }
+    }
+
+    /// Name prefix of the encoder's parameters, if the architecture has a known encoder.
+    pub fn encoder_prefix(&self) -> Option<&'static str> {
+        match self {
+            Net::UNet(_) => Some("encoder."),
+            Net::Vgg16(_) => Some(crate::vgg::ENCODER_PREFIX),
+            Net::Script(_) => None,
+        }
+    }
+
+    /// The encoder's trainable parameters in `vs` (empty when the encoder is unknown).
+    pub fn encoder_vars(&self, vs: &nn::VarStore) -> Vec<Tensor> {
+        let Some(prefix) = self.encoder_prefix() else {
+            return Vec::new();
+        };
+        let mut vars: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(k, t)| k.starts_with(prefix) && t.is_floating_point())
+            .filter(|(k, _)| !k.ends_with(".running_mean") && !k.ends_with(".running_var"))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Freeze (`false`) or unfreeze the encoder; returns how many tensors changed state.
+    /// Frozen tensors get no gradient, so the optimizer leaves them (and their moments) alone.
+    pub fn set_encoder_trainable(&self, vs: &nn::VarStore, trainable: bool) -> usize {
+        let mut changed = 0;
+        for t in self.encoder_vars(vs) {
+            if t.requires_grad() != trainable {
+                let _ = t.set_requires_grad(trainable);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// The TorchScript model, if this is one (its file is saved next to each checkpoint).
+    pub fn script(&self) -> Option<&ScriptNet> {
+        match self {
+            Net::Script(s) => Some(s),
+            _ => None,
+        }
+    }
+}
 
 /// A normalization layer, by kind.
 #[derive(Debug)]
@@ -179,6 +267,8 @@ mod tests {
     fn cfg(up: Upsample, norm: Norm) -> ModelConfig {
         ModelConfig {
             arch: "unet".into(),
+            normalize: crate::config::Normalize::Dataset,
+            pretrained: None,
             base: 8,
             depth: 3,
             up,

@@ -25,7 +25,7 @@ use crate::infer::{self, Tiling};
 use crate::loader::{self, EpochPlan};
 use crate::loss::Loss;
 use crate::metrics::{Accumulator, Summary};
-use crate::model::UNet;
+use crate::model::Net;
 use crate::optim::{lr_at, Optimizer};
 
 /// What `train` is asked to do.
@@ -209,6 +209,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
     };
     // Fresh run: resolve the config from the dataset and the user's table.
     let mut defaults_toml: Option<String> = None;
+    let mut size_schedule = false;
     let (mut cfg, ds, splits, train_samples, val_samples) = match cfg {
         Some(cfg) => {
             let ds_path = resolve_dataset_path(&run, &cfg.dataset);
@@ -232,45 +233,11 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
                     run.display()
                 )));
             }
-            let mut user = match &opts.config_file {
-                Some(p) => config::read_table(p)?,
-                None => toml::Table::new(),
-            };
-            for s in &opts.set {
-                config::apply_set(&mut user, s)?;
-            }
-            if let Some(e) = opts.epochs {
-                config::apply_set(&mut user, &format!("epochs={e}"))?;
-            }
-            let ds = Dataset::open(&opts.dataset)?;
-            let seed = config::peek::<u64>(&user, "seed").unwrap_or(0);
-            let splits = data::splits(
-                &ds,
-                &config::peek::<String>(&user, "data.train_split")
-                    .unwrap_or_else(|| "train".into()),
-                &config::peek::<String>(&user, "data.val_split").unwrap_or_else(|| "val".into()),
-                config::peek::<f64>(&user, "data.val_share").unwrap_or(0.2),
-                seed,
-            )?;
-            let t = data::load(&ds, &splits.train)?;
-            let v = data::load(&ds, &splits.val)?;
-            let all: Vec<&Sample> = t.iter().chain(v.iter()).collect();
-            data::check_labels(&ds.root, &all, &ds.manifest.class_names())?;
-            let key = std::fs::canonicalize(&opts.dataset)
-                .unwrap_or_else(|_| opts.dataset.clone())
-                .to_string_lossy()
-                .into_owned();
-            let train_refs: Vec<&Sample> = t.iter().collect();
-            let f = facts(&ds, key, &train_refs, &splits.train);
-            let mut cfg = Config::resolve(&f, &user)?;
-            // What segkit would choose with no user settings: reports mark what was changed.
-            defaults_toml = Some(Config::defaults(&f, &toml::Table::new()).to_toml());
-            if cfg.threads == 0 {
-                cfg.threads = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1);
-            }
-            (cfg, ds, splits, t, v)
+            let fresh = prepare(opts)?;
+            defaults_toml = Some(fresh.defaults_toml);
+            // A time budget without an epoch count: the schedule is sized after epoch 1.
+            size_schedule = opts.time_budget.is_some() && !fresh.explicit_epochs;
+            (fresh.cfg, fresh.ds, fresh.splits, fresh.train, fresh.val)
         }
     };
     if opts.resume {
@@ -279,6 +246,9 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         }
     }
     let device = device(&cfg.device)?;
+    // Mixed precision only where it helps (CUDA); on CPU the setting is a no-op, said once.
+    let amp = cfg.amp && device.is_cuda();
+    let amp_on_cpu = cfg.amp && !device.is_cuda();
     tch::set_num_threads(cfg.threads as i32);
     tch::manual_seed(cfg.seed as i64);
 
@@ -295,6 +265,12 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         dataset::atomic_write(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
     }
     let mut log = Log::open(&run.join("log.txt"))?;
+    if amp_on_cpu {
+        log.line(
+            "warning: amp = true has no effect on the CPU (mixed precision is CUDA only); training in float32",
+            on,
+        );
+    }
     log.line(
         &format!(
             "{} {} on {} ({} train / {} val images, {}); {} classes; device {:?}, {} threads",
@@ -312,7 +288,8 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
     );
     log.line(
         &format!(
-            "unet base {} depth {} ({:?} up, {:?} norm, {:?} head); loss {} with class weights {:?}; {:?} lr {} {:?}; crops {}² × {} a batch, {} an epoch",
+            "{} base {} depth {} ({:?} up, {:?} norm, {:?} head); loss {} with class weights {:?}; {:?} lr {} {:?}; crops {}² × {} a batch, {} an epoch",
+            cfg.model.arch,
             cfg.model.base,
             cfg.model.depth,
             cfg.model.up,
@@ -331,7 +308,17 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
     );
 
     let mut vs = nn::VarStore::new(device);
-    let net = UNet::new(&vs.root(), &cfg.model);
+    // A resumed TorchScript model continues from its trained module (buffers included).
+    let last_script = run.join("checkpoints/last.pt");
+    let script = (resume_state.is_some() && last_script.is_file()).then_some(last_script.as_path());
+    let net = Net::new(&vs.root(), &cfg.model, script)?;
+    if resume_state.is_none() {
+        if let Some(report) = crate::weights::load_pretrained(&vs, &net, &cfg.model)? {
+            for line in report.lines() {
+                log.line(&format!("pretrained: {line}"), on);
+            }
+        }
+    }
     let loss_fn = Loss::new(
         &cfg.loss,
         cfg.model.head,
@@ -374,7 +361,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
 
     let batches_per_epoch = cfg.data.samples_per_epoch.div_ceil(cfg.data.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(cfg.optim.accum_steps);
-    let total_steps = steps_per_epoch * cfg.epochs;
+    let mut total_steps = steps_per_epoch * cfg.epochs;
     let tiling = Tiling {
         tile: cfg.val.tile,
         overlap: cfg.val.overlap,
@@ -382,30 +369,47 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         batch: cfg.val.batch,
         resize: cfg.data.resize,
     };
-    let train_samples = if cfg.data.resize > 0 {
-        train_samples
-            .iter()
-            .map(|s| data::resized(s, cfg.data.resize))
-            .collect()
-    } else {
-        train_samples
-    };
-    let train_arc = Arc::new(train_samples);
+    let train_arc = Arc::new(training_samples(&cfg, train_samples));
     let augment = data::Augment::from_config(&cfg.data.augment)?;
     // `seconds` in metrics.jsonl counts the whole run; the time budget only this invocation.
     let start = Instant::now() - Duration::from_secs_f64(st.seconds);
     let call_start = Instant::now();
-    let mut last_epoch_time = Duration::ZERO;
+    // Measured epoch costs of this call predict what still fits in a time budget.
+    let mut clock = BudgetClock::default();
+    let mut last_validated = true;
     let mut stop = StopReason::Finished;
     let mut epochs_this_call = 0;
     let size = cfg.data.crop_size;
     let metrics_path = run.join("metrics.jsonl");
 
     while st.epoch < cfg.epochs {
-        if let Some(b) = opts.time_budget {
-            if epochs_this_call > 0 && call_start.elapsed() + last_epoch_time > b {
+        if let (Some(b), true) = (opts.time_budget, size_schedule && epochs_this_call > 0) {
+            // No epoch count was given: after epoch 1 the schedule is sized to the epochs that
+            // fit, and shrunk when epochs run slower, so cosine/poly end on the last epoch.
+            let fit = clock.epochs_fitting(b.saturating_sub(call_start.elapsed()), cfg.val.every);
+            if fit == 0 && last_validated {
                 stop = StopReason::TimeBudget;
                 break;
+            }
+            let planned = if epochs_this_call == 1 {
+                st.epoch + fit.max(1)
+            } else {
+                cfg.epochs.min(st.epoch + fit.max(1))
+            };
+            if planned != cfg.epochs || epochs_this_call == 1 {
+                log.line(
+                    &format!(
+                        "time budget {:.0}s: {:.1}s an epoch so far, {fit} more fit after epoch {}; lr schedule sized for {planned} epochs (was {})",
+                        b.as_secs_f64(),
+                        clock.mean_train() + clock.val.unwrap_or(0.0) / cfg.val.every as f64,
+                        st.epoch,
+                        cfg.epochs
+                    ),
+                    on,
+                );
+                cfg.epochs = planned;
+                total_steps = steps_per_epoch * cfg.epochs;
+                dataset::atomic_write(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
             }
         }
         if opts
@@ -417,26 +421,28 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         }
         let epoch = st.epoch + 1;
         let epoch_start = Instant::now();
+        // A pretrained encoder stays fixed while a new decoder and head settle.
+        let frozen = epoch <= cfg.freeze_encoder_epochs;
+        let changed = net.set_encoder_trainable(&vs, !frozen) > 0;
+        if cfg.freeze_encoder_epochs > 0 && (changed || epoch == cfg.freeze_encoder_epochs + 1) {
+            log.line(
+                &format!(
+                    "epoch {epoch}: encoder {}",
+                    if frozen {
+                        format!("frozen (until epoch {})", cfg.freeze_encoder_epochs)
+                    } else {
+                        "unfrozen".into()
+                    }
+                ),
+                on,
+            );
+        }
         on(Event::EpochStart {
             epoch,
             epochs: cfg.epochs,
             batches: batches_per_epoch,
         });
-        let rx = loader::spawn(
-            train_arc.clone(),
-            EpochPlan {
-                seed: cfg.seed,
-                epoch: epoch as u64,
-                samples: cfg.data.samples_per_epoch,
-                batch: cfg.data.batch_size,
-                size,
-                fg_share: cfg.data.fg_crop_share,
-                augment: augment.clone(),
-                mean: cfg.model.mean,
-                std: cfg.model.std,
-                workers: cfg.data.workers,
-            },
-        );
+        let rx = loader::spawn(train_arc.clone(), epoch_plan(&cfg, epoch, &augment));
         let mut loss_sum = 0.0;
         let mut loss_n = 0usize;
         let mut lr = lr_at(&cfg.optim, st.step as usize, total_steps, steps_per_epoch);
@@ -450,14 +456,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
             if batch.valid == 0 {
                 continue; // a crop of nothing but padding teaches nothing
             }
-            let x = Tensor::from_slice(&batch.images)
-                .view([batch.n as i64, 3, size as i64, size as i64])
-                .to_device(device);
-            let y = Tensor::from_slice(&batch.masks)
-                .view([batch.n as i64, size as i64, size as i64])
-                .to_device(device);
-            let logits = net.forward_t(&x, true);
-            let loss = loss_fn.forward(&logits, &y);
+            let loss = tch::autocast(amp, || batch_loss(&net, &loss_fn, &batch, size, device));
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 let msg = format!(
@@ -496,37 +495,58 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         st.epoch = epoch;
         epochs_this_call += 1;
 
-        on(Event::Validating {
-            images: val_samples.len(),
-        });
-        let val = validate(&net, &cfg, &val_samples, tiling, device);
-        let summary = val.acc.summary();
-        let metric_value = metric_of(&cfg.val.metric, &summary, val.loss);
-        let better = match (metric_value, st.best_value) {
-            (Some(v), Some(b)) => {
-                if cfg.val.metric == "val_loss" {
-                    v < b
-                } else {
-                    v > b
-                }
-            }
-            (Some(_), None) => true,
-            _ => st.best_epoch.is_none(),
+        // The last epoch is always validated: the one the schedule ends on, or the last one
+        // that fits the time budget (when the schedule was sized, it ends there).
+        let next_fits = size_schedule
+            || match opts.time_budget {
+                Some(b) => clock.next_fits(call_start.elapsed(), epoch_start.elapsed(), b),
+                None => true,
+            };
+        let validated = epoch % cfg.val.every == 0 || epoch == cfg.epochs || !next_fits;
+        let val = if validated {
+            on(Event::Validating {
+                images: val_samples.len(),
+            });
+            let t = Instant::now();
+            let v = validate(&net, &cfg, &val_samples, tiling, device);
+            clock.val = Some(t.elapsed().as_secs_f64());
+            Some(v)
+        } else {
+            None
         };
+        last_validated = validated;
+        let summary = val.as_ref().map(|v| v.acc.summary());
+        let val_loss = val.as_ref().and_then(|v| v.loss);
+        let metric_value = summary
+            .as_ref()
+            .and_then(|s| metric_of(&cfg.val.metric, s, val_loss));
+        let better = validated
+            && match (metric_value, st.best_value) {
+                (Some(v), Some(b)) => {
+                    if cfg.val.metric == "val_loss" {
+                        v < b
+                    } else {
+                        v > b
+                    }
+                }
+                (Some(_), None) => true,
+                _ => st.best_epoch.is_none(),
+            };
         let extra = |e: usize| {
             vec![
                 ("epoch", e.to_string()),
                 ("tiling", json!({"tile": tiling.tile, "overlap": tiling.overlap, "blend": cfg.val.blend, "batch": tiling.batch, "resize": tiling.resize}).to_string()),
             ]
         };
-        if better {
+        if let (true, Some(val), Some(summary)) = (better, &val, &summary) {
             st.best_epoch = Some(epoch);
             st.best_value = metric_value;
             st.best_dice_fg = summary.dice_fg();
             st.bad_epochs = 0;
-            checkpoint::save(
+            checkpoint::save_model(
                 &run.join("checkpoints/best.safetensors"),
                 &vs,
+                &net,
                 &cfg.model,
                 st.step,
                 &extra(epoch),
@@ -546,17 +566,26 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
                 &run.join("confusion.json"),
                 format!("{:#}\n", conf).as_bytes(),
             )?;
-        } else {
+        } else if validated {
             st.bad_epochs += 1;
         }
-        checkpoint::save(
+        checkpoint::save_model(
             &run.join("checkpoints/last.safetensors"),
             &vs,
+            &net,
             &cfg.model,
             st.step,
             &extra(epoch),
         )?;
-        last_epoch_time = epoch_start.elapsed();
+        let last_epoch_time = epoch_start.elapsed();
+        clock.train.push(
+            last_epoch_time.as_secs_f64()
+                - if validated {
+                    clock.val.unwrap_or(0.0)
+                } else {
+                    0.0
+                },
+        );
         st.seconds = start.elapsed().as_secs_f64();
 
         let mut record = json!({
@@ -569,11 +598,14 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         if loss_n > 0 {
             map.insert("train_loss".into(), json!(loss_sum / loss_n as f64));
         }
-        if let Some(l) = val.loss {
+        if let Some(l) = val_loss {
             map.insert("val_loss".into(), json!(l));
         }
-        if let Value::Object(m) = serde_json::to_value(&summary).expect("summary serializes") {
-            map.extend(m);
+        // An epoch that was not validated carries train fields only.
+        if let Some(summary) = &summary {
+            if let Value::Object(m) = serde_json::to_value(summary).expect("summary serializes") {
+                map.extend(m);
+            }
         }
         append_line(&metrics_path, &record)?;
         let mut meta = HashMap::new();
@@ -588,12 +620,18 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
                 "epoch {epoch}/{}: train_loss {:.4} val_loss {} fg Dice {} mIoU {} defect_recall {} ({:.1}s){}",
                 cfg.epochs,
                 if loss_n > 0 { loss_sum / loss_n as f64 } else { f64::NAN },
-                fmt_opt(val.loss),
-                fmt_opt(summary.dice_fg()),
-                fmt_opt(summary.miou),
-                fmt_opt(summary.defect_recall),
+                fmt_opt(val_loss),
+                fmt_opt(summary.as_ref().and_then(|s| s.dice_fg())),
+                fmt_opt(summary.as_ref().and_then(|s| s.miou)),
+                fmt_opt(summary.as_ref().and_then(|s| s.defect_recall)),
                 last_epoch_time.as_secs_f64(),
-                if better { " *best*" } else { "" }
+                if better {
+                    " *best*"
+                } else if !validated {
+                    " (not validated)"
+                } else {
+                    ""
+                }
             ),
             on,
         );
@@ -606,6 +644,10 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
                 ),
                 on,
             );
+            break;
+        }
+        if !next_fits && st.epoch < cfg.epochs {
+            stop = StopReason::TimeBudget;
             break;
         }
     }
@@ -621,6 +663,166 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
         metric: cfg.val.metric.clone(),
         stop,
     })
+}
+
+/// A fresh run's inputs: the resolved config, the dataset, its splits and loaded samples.
+pub struct Prepared {
+    /// The resolved config (threads resolved to a count).
+    pub cfg: Config,
+    /// The dataset.
+    pub ds: Dataset,
+    /// Train and val stems.
+    pub splits: data::Splits,
+    /// Training samples.
+    pub train: Vec<Sample>,
+    /// Validation samples.
+    pub val: Vec<Sample>,
+    /// The defaults for this dataset with no user settings, as TOML.
+    pub defaults_toml: String,
+    /// Whether the user fixed the epoch count (option, file or `--set`).
+    pub explicit_epochs: bool,
+}
+
+/// Resolve the config of a fresh run from `opts` (file, `--set`, `--epochs`) and the
+/// dataset, load the samples and check the labels; nothing is written.
+pub fn prepare(opts: &TrainOptions) -> Result<Prepared> {
+    let mut user = match &opts.config_file {
+        Some(p) => config::read_table(p)?,
+        None => toml::Table::new(),
+    };
+    for s in &opts.set {
+        config::apply_set(&mut user, s)?;
+    }
+    if let Some(e) = opts.epochs {
+        config::apply_set(&mut user, &format!("epochs={e}"))?;
+    }
+    let explicit_epochs = config::peek::<usize>(&user, "epochs").is_some();
+    let ds = Dataset::open(&opts.dataset)?;
+    let seed = config::peek::<u64>(&user, "seed").unwrap_or(0);
+    let splits = data::splits(
+        &ds,
+        &config::peek::<String>(&user, "data.train_split").unwrap_or_else(|| "train".into()),
+        &config::peek::<String>(&user, "data.val_split").unwrap_or_else(|| "val".into()),
+        config::peek::<f64>(&user, "data.val_share").unwrap_or(0.2),
+        seed,
+    )?;
+    let t = data::load(&ds, &splits.train)?;
+    let v = data::load(&ds, &splits.val)?;
+    let all: Vec<&Sample> = t.iter().chain(v.iter()).collect();
+    data::check_labels(&ds.root, &all, &ds.manifest.class_names())?;
+    let key = std::fs::canonicalize(&opts.dataset)
+        .unwrap_or_else(|_| opts.dataset.clone())
+        .to_string_lossy()
+        .into_owned();
+    let train_refs: Vec<&Sample> = t.iter().collect();
+    let f = facts(&ds, key, &train_refs, &splits.train);
+    let mut cfg = Config::resolve(&f, &user)?;
+    // What segkit would choose with no user settings: reports mark what was changed.
+    let defaults_toml = Config::defaults(&f, &toml::Table::new()).to_toml();
+    if cfg.threads == 0 {
+        cfg.threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+    }
+    Ok(Prepared {
+        cfg,
+        ds,
+        splits,
+        train: t,
+        val: v,
+        defaults_toml,
+        explicit_epochs,
+    })
+}
+
+/// The training samples as the loader sees them: resized for the `data.resize` recipe.
+pub(crate) fn training_samples(cfg: &Config, samples: Vec<Sample>) -> Vec<Sample> {
+    if cfg.data.resize > 0 {
+        samples
+            .iter()
+            .map(|s| data::resized(s, cfg.data.resize))
+            .collect()
+    } else {
+        samples
+    }
+}
+
+/// What the loader prepares for `epoch` (1-based) of a run with `cfg`.
+pub(crate) fn epoch_plan(cfg: &Config, epoch: usize, augment: &data::Augment) -> EpochPlan {
+    EpochPlan {
+        seed: cfg.seed,
+        epoch: epoch as u64,
+        samples: cfg.data.samples_per_epoch,
+        batch: cfg.data.batch_size,
+        size: cfg.data.crop_size,
+        fg_share: cfg.data.fg_crop_share,
+        augment: augment.clone(),
+        mean: cfg.model.mean,
+        std: cfg.model.std,
+        workers: cfg.data.workers,
+    }
+}
+
+/// The training loss of one batch (forward in training mode; backward is the caller's).
+pub(crate) fn batch_loss(
+    net: &Net,
+    loss_fn: &Loss,
+    batch: &loader::Batch,
+    size: usize,
+    device: Device,
+) -> Tensor {
+    let (n, s) = (batch.n as i64, size as i64);
+    let x = Tensor::from_slice(&batch.images)
+        .view([n, 3, s, s])
+        .to_device(device);
+    let y = Tensor::from_slice(&batch.masks)
+        .view([n, s, s])
+        .to_device(device);
+    loss_fn.forward(&net.forward_t(&x, true), &y)
+}
+
+/// Measured epoch costs of one `train` call, to predict what still fits in a time budget.
+#[derive(Debug, Default)]
+struct BudgetClock {
+    /// Seconds of each finished epoch without its validation.
+    train: Vec<f64>,
+    /// Seconds of the last validation.
+    val: Option<f64>,
+}
+
+impl BudgetClock {
+    fn mean_train(&self) -> f64 {
+        if self.train.is_empty() {
+            0.0
+        } else {
+            self.train.iter().sum::<f64>() / self.train.len() as f64
+        }
+    }
+
+    /// Whether another epoch fits after this one (`elapsed` into the call, its training took
+    /// `train_now`), counting a validation for each: the next one may be the last.
+    fn next_fits(&self, elapsed: Duration, train_now: Duration, budget: Duration) -> bool {
+        let n = self.train.len() as f64;
+        let t = (self.train.iter().sum::<f64>() + train_now.as_secs_f64()) / (n + 1.0);
+        let v = self.val.unwrap_or(0.0);
+        elapsed.as_secs_f64() + t + 2.0 * v <= budget.as_secs_f64()
+    }
+
+    /// How many more epochs fit in `remaining`, validating every `every` and after the last.
+    fn epochs_fitting(&self, remaining: Duration, every: usize) -> usize {
+        let (t, v, r) = (
+            self.mean_train(),
+            self.val.unwrap_or(0.0),
+            remaining.as_secs_f64(),
+        );
+        let every = every.max(1);
+        let cost = |j: usize| j as f64 * t + ((j / every) as f64 + 1.0).min(j as f64) * v;
+        let mut j = (r / (t + v / every as f64).max(1e-6)).floor().min(1e6) as usize;
+        while j > 0 && cost(j) > r {
+            j -= 1;
+        }
+        j
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -718,7 +920,7 @@ pub struct Validation {
 
 /// Predict each sample at full resolution (sliding window) and score it.
 pub fn validate(
-    net: &UNet,
+    net: &Net,
     cfg: &Config,
     samples: &[Sample],
     tiling: Tiling,

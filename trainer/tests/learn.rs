@@ -135,6 +135,10 @@ fn both_heads_and_every_loss_learn() {
         vec!["loss.name=focal"],
         vec!["loss.name=tversky"],
         vec!["model.head=sigmoid", "loss.name=focal+tversky"],
+        vec!["loss.name=lovasz"],
+        vec!["loss.name=ce+lovasz"],
+        vec!["model.head=sigmoid", "loss.name=lovasz"],
+        vec!["model.head=sigmoid", "loss.name=bce+lovasz"],
     ]
     .iter()
     .enumerate()
@@ -394,4 +398,77 @@ fn naive_resize_recipe() {
     );
     let pred = dataset::read_index_png(&run.join("predictions/img009.png")).unwrap();
     assert_eq!((pred.width, pred.height), (64, 64));
+}
+
+/// `val.every = 2`: odd epochs carry train fields only and never become best; the last epoch
+/// is validated even when odd. (Also `amp = true` on the CPU: a no-op with a warning.)
+#[test]
+fn validation_every_n_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    write_dataset(&ds, 12, 2, 8);
+    let run = dir.path().join("run");
+    let out = train(
+        &tiny(&ds, &run, &["epochs=5", "val.every=2", "amp=true"]),
+        &mut |_| {},
+    )
+    .unwrap();
+    let m = metrics(&run);
+    assert_eq!(m.len(), 5);
+    for (i, line) in m.iter().enumerate() {
+        let epoch = i + 1;
+        let validated = epoch % 2 == 0 || epoch == 5;
+        assert!(line.get("train_loss").is_some(), "{line}");
+        for key in ["val_loss", "dice", "miou"] {
+            assert_eq!(line.get(key).is_some(), validated, "epoch {epoch}: {line}");
+        }
+    }
+    assert!([2, 4, 5].contains(&out.best_epoch.unwrap()), "{out:?}");
+    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+    assert_eq!(log.matches("(not validated)").count(), 2, "{log}");
+    assert!(log.contains("amp = true has no effect on the CPU"), "{log}");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(cfg.contains("every = 2"), "{cfg}");
+}
+
+/// A time budget without an epoch count sizes the lr schedule after epoch 1: the resolved
+/// config holds the estimate, the run ends on it, and its last step is the schedule's last.
+#[test]
+fn time_budget_sizes_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    write_dataset(&ds, 8, 2, 9);
+    let run = dir.path().join("run");
+    let mut o = tiny(&ds, &run, &[]);
+    o.set.retain(|s| !s.starts_with("epochs="));
+    o.time_budget = Some(std::time::Duration::from_secs(4));
+    let out = train(&o, &mut |_| {}).unwrap();
+    let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let cfg = segkit_trainer::config::Config::from_toml(&text).unwrap();
+    let m = metrics(&run);
+    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+    assert!(log.contains("lr schedule sized for"), "{log}");
+    assert!(
+        m.last().unwrap().get("val_loss").is_some(),
+        "the last epoch is validated"
+    );
+    if out.stop == segkit_trainer::StopReason::TimeBudget {
+        // The documented exception: one epoch ran over twice the estimate (a loaded machine)
+        // and nothing more fits; the run stops before the schedule's end and says so.
+        assert!(m.len() < cfg.epochs, "{out:?}");
+        assert!(log.contains("time budget reached"), "{log}");
+        return;
+    }
+    assert_eq!(m.len(), cfg.epochs, "{out:?}");
+    assert_eq!(out.epochs_done, cfg.epochs);
+    let spe = cfg.data.samples_per_epoch.div_ceil(cfg.data.batch_size) as i64;
+    let last = m.last().unwrap();
+    assert_eq!(last["step"].as_i64().unwrap(), spe * cfg.epochs as i64);
+    let total = spe as usize * cfg.epochs;
+    let want = segkit_trainer::optim::lr_at(&cfg.optim, total - 1, total, spe as usize);
+    assert_eq!(
+        last["lr"].as_f64().unwrap(),
+        want,
+        "last lr is the schedule's last"
+    );
 }
