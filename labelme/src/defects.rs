@@ -21,6 +21,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::runs::RunComponents;
+
 /// IoU a ground-truth defect needs with the prediction to count as found (the contract's 0.1).
 pub const DEFECT_IOU: f64 = 0.1;
 
@@ -43,143 +45,37 @@ impl std::ops::AddAssign for DefectCounts {
     }
 }
 
-/// A horizontal run of equal non-zero mask values: `[x0, x1)` on one row.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    x0: u32,
-    x1: u32,
-    value: u8,
-}
-
-/// 8-connected components of equal non-zero values, labelled over runs rather than pixels:
-/// defect masks are mostly background, so this touches each pixel once and allocates per
-/// run (a per-pixel union-find over a 2000×2000 mask costs tens of megabytes per call).
-struct Components {
-    runs: Vec<Run>,
-    /// Component of each run.
-    comp: Vec<u32>,
-    /// Index of the first run of each row, plus one past the end.
-    row_start: Vec<usize>,
-    /// Value and pixel count of each component.
-    value: Vec<u8>,
-    area: Vec<u64>,
-}
-
-fn find(parent: &mut [u32], mut i: u32) -> u32 {
-    while parent[i as usize] != i {
-        parent[i as usize] = parent[parent[i as usize] as usize];
-        i = parent[i as usize];
-    }
-    i
-}
-
-impl Components {
-    fn label(data: &[u8], width: u32, height: u32) -> Components {
-        let w = width as usize;
-        let mut runs = Vec::new();
-        let mut row_start = Vec::with_capacity(height as usize + 1);
-        for y in 0..height as usize {
-            row_start.push(runs.len());
-            let row = &data[y * w..(y + 1) * w];
-            let mut x = 0;
-            while x < w {
-                let v = row[x];
-                if v == 0 {
-                    x += row[x..].iter().position(|&p| p != 0).unwrap_or(w - x);
-                    continue;
-                }
-                let len = row[x..].iter().position(|&p| p != v).unwrap_or(w - x);
-                runs.push(Run {
-                    x0: x as u32,
-                    x1: (x + len) as u32,
-                    value: v,
-                });
-                x += len;
-            }
-        }
-        row_start.push(runs.len());
-        let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
-        for y in 1..height as usize {
-            let (prev, cur) = (
-                row_start[y - 1]..row_start[y],
-                row_start[y]..row_start[y + 1],
-            );
-            let mut j = prev.start;
-            for i in cur {
-                let r = runs[i];
-                // runs of the previous row that touch r diagonally or directly
-                while j < prev.end && runs[j].x1 < r.x0 {
-                    j += 1;
-                }
-                let mut k = j;
-                while k < prev.end && runs[k].x0 <= r.x1 {
-                    if runs[k].value == r.value {
-                        let (a, b) = (find(&mut parent, i as u32), find(&mut parent, k as u32));
-                        if a != b {
-                            parent[a.max(b) as usize] = a.min(b);
-                        }
-                    }
-                    k += 1;
-                }
-            }
-        }
-        let mut comp = vec![0u32; runs.len()];
-        let mut id_of_root: Vec<u32> = vec![u32::MAX; runs.len()];
-        let (mut value, mut area) = (Vec::new(), Vec::new());
-        for i in 0..runs.len() {
-            let root = find(&mut parent, i as u32) as usize;
-            if id_of_root[root] == u32::MAX {
-                id_of_root[root] = value.len() as u32;
-                value.push(runs[i].value);
-                area.push(0);
-            }
-            let c = id_of_root[root];
-            comp[i] = c;
-            area[c as usize] += (runs[i].x1 - runs[i].x0) as u64;
-        }
-        Components {
-            runs,
-            comp,
-            row_start,
-            value,
-            area,
-        }
-    }
-
-    fn row(&self, y: usize) -> std::ops::Range<usize> {
-        self.row_start[y]..self.row_start[y + 1]
-    }
-}
-
 /// Defect counts of `pred` against `truth` (both `width × height`, row-major class indices);
 /// `ignore` is the ignore value of the truth.
 pub fn count(truth: &[u8], pred: &[u8], width: u32, height: u32, ignore: u8) -> DefectCounts {
     assert_eq!(truth.len(), (width * height) as usize, "truth buffer size");
     assert_eq!(pred.len(), truth.len(), "prediction buffer size");
-    let g = Components::label(truth, width, height);
-    let p = Components::label(pred, width, height);
+    let g = RunComponents::label(truth, width, height, 0..height, ignore);
+    let p = RunComponents::label(pred, width, height, 0..height, ignore);
     // pixels of predicted component j on ground truth of its own class
-    let mut p_hits = vec![0u64; p.value.len()];
+    let mut p_hits = vec![0u64; p.len()];
     // pixels of predicted component j on the ignore region
-    let mut p_ignored = vec![0u64; p.value.len()];
+    let mut p_ignored = vec![0u64; p.len()];
     // (gt component, pred component) → overlapping pixels (same class by construction)
     let mut overlap: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-    for y in 0..height as usize {
+    for y in 0..height {
         let (gr, pr) = (g.row(y), p.row(y));
         let mut gi = gr.start;
         for pi in pr {
-            let b = p.runs[pi];
-            while gi < gr.end && g.runs[gi].x1 <= b.x0 {
+            let (b, pc) = (p.runs()[pi], p.comp(pi));
+            if pc == RunComponents::NONE {
+                continue;
+            }
+            while gi < gr.end && g.runs()[gi].x1 < b.x0 {
                 gi += 1;
             }
             let mut k = gi;
-            while k < gr.end && g.runs[k].x0 < b.x1 {
-                let a = g.runs[k];
-                let n = (a.x1.min(b.x1) - a.x0.max(b.x0)) as u64;
-                let pc = p.comp[pi];
+            while k < gr.end && g.runs()[k].x0 <= b.x1 {
+                let a = g.runs()[k];
+                let n = (a.x1.min(b.x1) - a.x0.max(b.x0) + 1) as u64;
                 if a.value == b.value {
                     p_hits[pc as usize] += n;
-                    *overlap.entry((g.comp[k], pc)).or_insert(0) += n;
+                    *overlap.entry((g.comp(k), pc)).or_insert(0) += n;
                 } else if a.value == ignore {
                     p_ignored[pc as usize] += n;
                 }
@@ -188,25 +84,28 @@ pub fn count(truth: &[u8], pred: &[u8], width: u32, height: u32, ignore: u8) -> 
         }
     }
     let is_defect = |c: u8| c != 0 && c != ignore;
-    let mut touching: Vec<Vec<(u32, u64)>> = vec![Vec::new(); g.value.len()];
+    let mut touching: Vec<Vec<(u32, u64)>> = vec![Vec::new(); g.len()];
     for (&(gc, pc), &n) in &overlap {
         touching[gc as usize].push((pc, n));
     }
     let mut out = DefectCounts::default();
     for (gc, touch) in touching.iter().enumerate() {
-        if !is_defect(g.value[gc]) {
+        let gc = gc as u32;
+        if !is_defect(g.value(gc)) {
             continue;
         }
         out.truth += 1;
         let inter: u64 = touch.iter().map(|(_, n)| n).sum();
-        let pred_area: u64 = touch.iter().map(|(pc, _)| p.area[*pc as usize]).sum();
-        let union = g.area[gc] + pred_area - inter;
+        let pred_area: u64 = touch.iter().map(|(pc, _)| p.area(*pc)).sum();
+        let union = g.area(gc) + pred_area - inter;
         if inter > 0 && inter as f64 / union as f64 >= DEFECT_IOU {
             out.found += 1;
         }
     }
-    out.false_pred = (0..p.value.len())
-        .filter(|&c| is_defect(p.value[c]) && p_hits[c] == 0 && p_ignored[c] < p.area[c])
+    out.false_pred = (0..p.len() as u32)
+        .filter(|&c| {
+            is_defect(p.value(c)) && p_hits[c as usize] == 0 && p_ignored[c as usize] < p.area(c)
+        })
         .count() as u64;
     out
 }
@@ -320,10 +219,10 @@ mod tests {
                     }
                 })
                 .collect();
-            let c = Components::label(&data, w as u32, h as u32);
-            assert_eq!(c.value.len(), flood_count(&data, w, h));
+            let c = RunComponents::label(&data, w as u32, h as u32, 0..h as u32, 255);
+            assert_eq!(c.len(), flood_count(&data, w, h));
             assert_eq!(
-                c.area.iter().sum::<u64>(),
+                (0..c.len() as u32).map(|k| c.area(k)).sum::<u64>(),
                 data.iter().filter(|&&v| v != 0).count() as u64
             );
             // every component found exactly by a perfect prediction

@@ -3,19 +3,37 @@
 //!
 //! Defect masks are almost all background: skipping zero bytes eight at a time and
 //! union-finding runs instead of pixels makes this a small fraction of a conversion. The
-//! result is the same as [`crate::curate::components::instances`] (tested below): 0 and 255
-//! are never instances, components are listed in raster order of their first pixel.
+//! result is the same as the pixel labeller [`crate::curate::components::label`] (tested
+//! below): 0 and 255 are never instances, components are listed in raster order of their
+//! first pixel.
 
 use std::collections::BTreeMap;
 
 use crate::dataset::{Instance, IGNORE_INDEX};
 
-#[derive(Clone, Copy)]
-struct Run {
-    y: u32,
-    x0: u32,
-    x1: u32,
-    value: u8,
+/// A horizontal run of one nonzero value: pixels `x0..=x1` of row `y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// Row.
+    pub y: u32,
+    /// First column.
+    pub x0: u32,
+    /// Last column (inclusive).
+    pub x1: u32,
+    /// The mask value.
+    pub value: u8,
+}
+
+impl Run {
+    /// Pixels in the run.
+    pub fn len(&self) -> u64 {
+        (self.x1 - self.x0 + 1) as u64
+    }
+
+    /// Always false: a run has at least one pixel (here for clippy's `len` convention).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// Runs of equal nonzero values in a row, appended to `out`.
@@ -56,6 +74,144 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
     x
 }
 
+/// The nonzero runs of a mask and the 8-connected components of equal values they form —
+/// the one connected-component labeller behind instances ([`counts_and_instances`]) and the
+/// defect metrics ([`crate::defects`]). Runs of the `ignore` value belong to no component.
+/// Components are numbered densely in raster order of their first pixel.
+#[derive(Debug, Clone)]
+pub struct RunComponents {
+    runs: Vec<Run>,
+    /// `row_start[k]`: index of the first run of row `first_row + k`, plus one past the end.
+    row_start: Vec<usize>,
+    first_row: u32,
+    /// Component of each run; [`RunComponents::NONE`] for ignore runs.
+    comp: Vec<u32>,
+    /// Value and pixel count of each component.
+    value: Vec<u8>,
+    area: Vec<u64>,
+}
+
+impl RunComponents {
+    /// The component of an ignore run.
+    pub const NONE: u32 = u32::MAX;
+
+    /// Label a `width × height` mask, reading only `rows` (rows outside must be all 0).
+    pub fn label(
+        mask: &[u8],
+        width: u32,
+        height: u32,
+        rows: std::ops::Range<u32>,
+        ignore: u8,
+    ) -> RunComponents {
+        let w = width as usize;
+        assert_eq!(mask.len(), w * height as usize, "mask buffer size");
+        assert!(rows.start <= rows.end && rows.end <= height, "row range");
+        let mut runs: Vec<Run> = Vec::new();
+        let mut row_start: Vec<usize> = Vec::with_capacity(rows.len() + 1);
+        for y in rows.clone() {
+            row_start.push(runs.len());
+            let y = y as usize;
+            row_runs(&mask[y * w..(y + 1) * w], y as u32, &mut runs);
+        }
+        row_start.push(runs.len());
+
+        // union-find over runs; the smaller index (earlier in raster order) stays the root
+        let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
+        for k in 1..rows.len() {
+            let (prev, cur) = (
+                row_start[k - 1]..row_start[k],
+                row_start[k]..row_start[k + 1],
+            );
+            let mut j = prev.start;
+            for i in cur {
+                let r = runs[i];
+                if r.value == ignore {
+                    continue;
+                }
+                // runs above that touch [x0 - 1, x1 + 1]
+                while j < prev.end && runs[j].x1 + 1 < r.x0 {
+                    j += 1;
+                }
+                let mut k = j;
+                while k < prev.end && runs[k].x0 <= r.x1 + 1 {
+                    if runs[k].value == r.value {
+                        let (a, b) = (find(&mut parent, i as u32), find(&mut parent, k as u32));
+                        if a != b {
+                            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                            parent[hi as usize] = lo;
+                        }
+                    }
+                    k += 1;
+                }
+            }
+        }
+        let mut comp = vec![Self::NONE; runs.len()];
+        let mut id_of_root: Vec<u32> = vec![Self::NONE; runs.len()];
+        let (mut value, mut area) = (Vec::new(), Vec::new());
+        for (i, r) in runs.iter().enumerate() {
+            if r.value == ignore {
+                continue;
+            }
+            let root = find(&mut parent, i as u32) as usize;
+            if id_of_root[root] == Self::NONE {
+                id_of_root[root] = value.len() as u32;
+                value.push(r.value);
+                area.push(0);
+            }
+            comp[i] = id_of_root[root];
+            area[comp[i] as usize] += r.len();
+        }
+        RunComponents {
+            runs,
+            row_start,
+            first_row: rows.start,
+            comp,
+            value,
+            area,
+        }
+    }
+
+    /// All runs, in raster order.
+    pub fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
+    /// Indices (into [`RunComponents::runs`]) of the runs of row `y`.
+    pub fn row(&self, y: u32) -> std::ops::Range<usize> {
+        match y.checked_sub(self.first_row) {
+            Some(k) if (k as usize) + 1 < self.row_start.len() => {
+                self.row_start[k as usize]..self.row_start[k as usize + 1]
+            }
+            _ => 0..0,
+        }
+    }
+
+    /// The component of run `i`, or [`RunComponents::NONE`] for an ignore run.
+    pub fn comp(&self, i: usize) -> u32 {
+        self.comp[i]
+    }
+
+    /// Number of components.
+    pub fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    /// Whether there are no components.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+
+    /// The mask value of component `c`.
+    pub fn value(&self, c: u32) -> u8 {
+        self.value[c as usize]
+    }
+
+    /// The pixel count of component `c`.
+    pub fn area(&self, c: u32) -> u64 {
+        self.area[c as usize]
+    }
+}
+
 /// Pixel count per value and the instances of a `width × height` class mask.
 pub fn counts_and_instances(
     mask: &[u8],
@@ -73,22 +229,10 @@ pub fn counts_and_instances_in_rows(
     height: u32,
     rows: std::ops::Range<u32>,
 ) -> (BTreeMap<u32, u64>, Vec<Instance>) {
-    let w = width as usize;
-    assert_eq!(mask.len(), w * height as usize, "mask buffer size");
-    assert!(rows.start <= rows.end && rows.end <= height, "row range");
-    let mut runs: Vec<Run> = Vec::new();
-    // row_start[k]: the first run of row rows.start + k
-    let mut row_start: Vec<usize> = Vec::with_capacity(rows.len() + 1);
-    for y in rows.clone() {
-        row_start.push(runs.len());
-        let y = y as usize;
-        row_runs(&mask[y * w..(y + 1) * w], y as u32, &mut runs);
-    }
-    row_start.push(runs.len());
-
+    let rc = RunComponents::label(mask, width, height, rows, IGNORE_INDEX);
     let mut hist = [0u64; 256];
-    for r in &runs {
-        hist[r.value as usize] += (r.x1 - r.x0 + 1) as u64;
+    for r in rc.runs() {
+        hist[r.value as usize] += r.len();
     }
     hist[0] = mask.len() as u64 - hist.iter().sum::<u64>();
     let counts = hist
@@ -98,63 +242,27 @@ pub fn counts_and_instances_in_rows(
         .map(|(v, &n)| (v as u32, n))
         .collect();
 
-    // union-find over runs; the smaller index (earlier in raster order) stays the root
-    let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
-    for k in 1..rows.len() {
-        let (prev, cur) = (
-            row_start[k - 1]..row_start[k],
-            row_start[k]..row_start[k + 1],
-        );
-        let mut j = prev.start;
-        for i in cur {
-            let r = runs[i];
-            if r.value == IGNORE_INDEX {
-                continue;
-            }
-            // runs above that touch [x0 - 1, x1 + 1]
-            while j < prev.end && runs[j].x1 + 1 < r.x0 {
-                j += 1;
-            }
-            let mut k = j;
-            while k < prev.end && runs[k].x0 <= r.x1 + 1 {
-                if runs[k].value == r.value {
-                    let (a, b) = (find(&mut parent, i as u32), find(&mut parent, k as u32));
-                    if a != b {
-                        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-                        parent[hi as usize] = lo;
-                    }
-                }
-                k += 1;
-            }
-        }
-    }
-    let mut index_of_root: Vec<u32> = vec![u32::MAX; runs.len()];
-    let mut instances: Vec<Instance> = Vec::new();
-    let mut extent: Vec<[u32; 4]> = Vec::new(); // x0, y0, x1, y1
-    for (i, &r) in runs.iter().enumerate() {
-        if r.value == IGNORE_INDEX {
+    let mut extent: Vec<[u32; 4]> = vec![[u32::MAX, u32::MAX, 0, 0]; rc.len()]; // x0, y0, x1, y1
+    for (i, r) in rc.runs().iter().enumerate() {
+        let c = rc.comp(i);
+        if c == RunComponents::NONE {
             continue;
         }
-        let root = find(&mut parent, i as u32) as usize;
-        if index_of_root[root] == u32::MAX {
-            index_of_root[root] = instances.len() as u32;
-            instances.push(Instance {
-                class: r.value as u32,
-                area: 0,
-                bbox: [0; 4],
-            });
-            extent.push([r.x0, r.y, r.x1, r.y]);
-        }
-        let k = index_of_root[root] as usize;
-        instances[k].area += (r.x1 - r.x0 + 1) as u64;
-        let e = &mut extent[k];
+        let e = &mut extent[c as usize];
         e[0] = e[0].min(r.x0);
+        e[1] = e[1].min(r.y);
         e[2] = e[2].max(r.x1);
         e[3] = e[3].max(r.y);
     }
-    for (inst, e) in instances.iter_mut().zip(extent) {
-        inst.bbox = [e[0], e[1], e[2] - e[0] + 1, e[3] - e[1] + 1];
-    }
+    let instances = extent
+        .iter()
+        .enumerate()
+        .map(|(c, e)| Instance {
+            class: rc.value(c as u32) as u32,
+            area: rc.area(c as u32),
+            bbox: [e[0], e[1], e[2] - e[0] + 1, e[3] - e[1] + 1],
+        })
+        .collect();
     (counts, instances)
 }
 
@@ -214,7 +322,7 @@ mod tests {
                 })
                 .collect();
             let (counts, inst) = counts_and_instances(&m, w, h);
-            assert_eq!(inst, crate::curate::components::instances(&m, w, h));
+            assert_eq!(inst, crate::curate::components::label(&m, w, h).components);
             assert_eq!(counts, crate::dataset::count_values(&m));
             // the same when told which rows hold anything, with empty rows around them
             let pad = rng.gen_range(0..5u32);
