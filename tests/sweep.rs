@@ -17,26 +17,8 @@ fn write_dataset(root: &Path, n: usize) {
     common::squares::write_squares(root, n, 777, 8);
 }
 
-/// Small and fast settings shared by every command here (no learning rate: that is tested).
-const TINY: &[&str] = &[
-    "--set",
-    "threads=1",
-    "--set",
-    "device=cpu",
-    "--set",
-    "model.base=8",
-    "--set",
-    "model.depth=3",
-    "--set",
-    "data.batch_size=8",
-    "--set",
-    "data.samples_per_epoch=32",
-    "--set",
-    "val.tile=64",
-];
-
 fn with_tiny(mut v: Vec<&str>) -> Vec<&str> {
-    v.extend_from_slice(TINY);
+    v.extend_from_slice(common::squares::TINY);
     v
 }
 

@@ -15,28 +15,10 @@ fn write_dataset(root: &Path, n: usize) {
     common::squares::write_squares(root, n, 12345, 8);
 }
 
-const TINY: &[&str] = &[
-    "--set",
-    "threads=1",
-    "--set",
-    "device=cpu",
-    "--set",
-    "model.base=8",
-    "--set",
-    "model.depth=3",
-    "--set",
-    "data.batch_size=8",
-    "--set",
-    "data.samples_per_epoch=32",
-    "--set",
-    "optim.lr=0.01",
-    "--set",
-    "val.tile=64",
-];
-
 fn train_args<'a>(ds: &'a str, run: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["train", ds, "--out", run];
-    v.extend_from_slice(TINY);
+    v.extend_from_slice(common::squares::TINY);
+    v.extend_from_slice(&["--set", "optim.lr=0.01"]);
     v.extend_from_slice(extra);
     v
 }

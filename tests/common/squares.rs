@@ -66,3 +66,22 @@ pub fn write_squares(root: &Path, n: usize, seed: u64, min_side: usize) {
     dataset::write_split(root, "train", &stems[..n * 3 / 4]).unwrap();
     dataset::write_split(root, "val", &stems[n * 3 / 4..]).unwrap();
 }
+
+/// Small, fast, single-threaded training settings for these datasets (no learning rate: each
+/// test sets or tests its own).
+pub const TINY: &[&str] = &[
+    "--set",
+    "threads=1",
+    "--set",
+    "device=cpu",
+    "--set",
+    "model.base=8",
+    "--set",
+    "model.depth=3",
+    "--set",
+    "data.batch_size=8",
+    "--set",
+    "data.samples_per_epoch=32",
+    "--set",
+    "val.tile=64",
+];
