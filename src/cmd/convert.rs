@@ -134,32 +134,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = convert::convert(&a.input, &a.out, &opts, &|| bar.inc(1));
     bar.finish_and_clear();
     let summary = summary?;
-    for w in &summary.warnings {
-        eprintln!("warning: {w}");
-    }
-    for e in &summary.errors {
-        eprintln!("error: {e}");
-    }
-    println!(
-        "wrote {} masks ({} classes: {}) to {}{}",
-        summary.converted,
-        summary.classes.len(),
-        summary.classes.join(", "),
-        summary.out.display(),
-        if summary.warnings.is_empty() {
-            String::new()
-        } else {
-            format!("; {} shapes skipped", summary.warnings.len())
-        }
+    let skipped = match summary.warnings.len() {
+        0 => String::new(),
+        n => format!("; {n} shapes skipped"),
+    };
+    let failed = format!(
+        "{} of {} annotation files failed (listed above); the others were converted",
+        summary.errors.len(),
+        summary.errors.len() + summary.converted
     );
-    if !summary.errors.is_empty() {
-        bail!(
-            "{} of {} annotation files failed (listed above); the others were converted",
-            summary.errors.len(),
-            summary.errors.len() + summary.converted
-        );
-    }
-    Ok(())
+    finish(&summary, &skipped, &failed)
 }
 
 /// Import image/mask folder pairs (masks as grayscale values) into a dataset folder.
@@ -213,23 +197,11 @@ pub fn import_masks(a: ImportArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    for e in &summary.errors {
-        eprintln!("error: {e}");
-    }
-    println!(
-        "wrote {} masks ({} classes: {}) to {}",
-        summary.converted,
-        summary.classes.len(),
-        summary.classes.join(", "),
-        summary.out.display()
+    let failed = format!(
+        "{} pairs failed (listed above); the others were imported",
+        summary.errors.len()
     );
-    if !summary.errors.is_empty() {
-        bail!(
-            "{} pairs failed (listed above); the others were imported",
-            summary.errors.len()
-        );
-    }
-    Ok(())
+    finish(&summary, "", &failed)
 }
 
 /// Import an existing VOC segmentation folder (P- or L-mode masks) into a dataset folder.
@@ -286,6 +258,16 @@ pub fn import_voc(a: ImportVocArgs) -> anyhow::Result<()> {
     let summary = voc::import_voc(&a.voc, &a.out, &opts, &|| bar.inc(1));
     bar.finish_and_clear();
     let summary = summary?;
+    let failed = format!(
+        "{} problem(s) (listed above); the other images were imported",
+        summary.errors.len()
+    );
+    finish(&summary, "", &failed)
+}
+
+/// The end of every import: warnings and per-file errors on stderr, the one-line summary
+/// (`extra` appended), and a non-zero exit with `failed` when any file failed.
+fn finish(summary: &convert::ConvertSummary, extra: &str, failed: &str) -> anyhow::Result<()> {
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }
@@ -293,17 +275,14 @@ pub fn import_voc(a: ImportVocArgs) -> anyhow::Result<()> {
         eprintln!("error: {e}");
     }
     println!(
-        "wrote {} masks ({} classes: {}) to {}",
+        "wrote {} masks ({} classes: {}) to {}{extra}",
         summary.converted,
         summary.classes.len(),
         summary.classes.join(", "),
         summary.out.display()
     );
     if !summary.errors.is_empty() {
-        bail!(
-            "{} problem(s) (listed above); the other images were imported",
-            summary.errors.len()
-        );
+        bail!("{failed}");
     }
     Ok(())
 }
