@@ -5,7 +5,6 @@
 //! it to an exit code. The work itself lives in the library crates.
 
 mod cmd;
-mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -38,18 +37,18 @@ enum Command {
     Split(cmd::curate::SplitArgs),
     Crop(cmd::curate::CropArgs),
     Augment(cmd::augment::Args),
-    #[cfg(feature = "train")]
-    Train(cmd::train::TrainArgs),
-    #[cfg(feature = "train")]
-    Eval(cmd::train::EvalArgs),
-    #[cfg(feature = "train")]
-    Predict(cmd::train::PredictArgs),
-    #[cfg(feature = "train")]
-    LrFind(cmd::sweep::LrFindArgs),
-    #[cfg(feature = "train")]
-    Sweep(cmd::sweep::SweepArgs),
-    #[cfg(feature = "train")]
-    ImportWeights(cmd::weights::ImportArgs),
+    /// Train a segmentation model on a dataset and write a run folder (trainer plugin).
+    Train(cmd::plugin::Forward),
+    /// Evaluate a checkpoint on a dataset split (trainer plugin).
+    Eval(cmd::plugin::Forward),
+    /// Predict masks for images with a checkpoint, at full resolution (trainer plugin).
+    Predict(cmd::plugin::Forward),
+    /// Find a learning rate: a short run with a rising rate (trainer plugin).
+    LrFind(cmd::plugin::Forward),
+    /// Train one run per combination of a grid of settings (trainer plugin).
+    Sweep(cmd::plugin::Forward),
+    /// Import a PyTorch state dict as a segkit checkpoint (trainer plugin).
+    ImportWeights(cmd::plugin::Forward),
     Report(cmd::report::ReportArgs),
     Compare(cmd::report::CompareArgs),
 }
@@ -57,6 +56,16 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        // The plugin re-parses the whole command line and prints its own errors.
+        Command::Train(_)
+        | Command::Eval(_)
+        | Command::Predict(_)
+        | Command::LrFind(_)
+        | Command::Sweep(_)
+        | Command::ImportWeights(_) => match cmd::plugin::run() {
+            Ok(status) => std::process::exit(status),
+            Err(e) => Err(e),
+        },
         Command::Synth(a) => cmd::synth::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::ImportMasks(a) => cmd::convert::import_masks(a),
@@ -67,18 +76,6 @@ fn main() {
         Command::Split(a) => cmd::curate::run_split(a),
         Command::Crop(a) => cmd::curate::run_crop(a),
         Command::Augment(a) => cmd::augment::run(a),
-        #[cfg(feature = "train")]
-        Command::Train(a) => cmd::train::train(a),
-        #[cfg(feature = "train")]
-        Command::Eval(a) => cmd::train::eval(a),
-        #[cfg(feature = "train")]
-        Command::Predict(a) => cmd::train::predict(a),
-        #[cfg(feature = "train")]
-        Command::LrFind(a) => cmd::sweep::lr_find(a),
-        #[cfg(feature = "train")]
-        Command::Sweep(a) => cmd::sweep::sweep(a),
-        #[cfg(feature = "train")]
-        Command::ImportWeights(a) => cmd::weights::run(a),
         Command::Report(a) => cmd::report::report(a),
         Command::Compare(a) => cmd::report::compare(a),
     };

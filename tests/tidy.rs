@@ -58,7 +58,7 @@ fn no_test_is_ignored() {
 #[test]
 fn library_crates_deny_missing_docs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for c in ["labelme", "augment", "trainer", "reports"] {
+    for c in ["labelme", "augment", "trainer", "trainer/plugin", "reports"] {
         let lib = fs::read_to_string(root.join(c).join("src/lib.rs")).unwrap();
         assert!(
             lib.contains("#![deny(missing_docs)]"),

@@ -1,4 +1,4 @@
-// Shared by trainer/build.rs and the segkit binary's build.rs (through `include!`).
+// Shared by trainer/build.rs and trainer/plugin/build.rs (through `include!`).
 //
 // torch-sys links libtorch but sets no rpath for the binaries of the crates above it, so
 // `target/release/segkit` would need LD_LIBRARY_PATH. Each package whose binaries link tch

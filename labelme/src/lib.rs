@@ -40,6 +40,7 @@ pub mod defects;
 pub mod import;
 pub mod index_png;
 pub mod labels;
+pub mod progress;
 pub mod raster;
 pub mod rasterize;
 pub mod runs;

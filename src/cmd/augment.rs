@@ -132,7 +132,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .num_threads(threads)
         .build()?;
     let n = selected_stems(&ds, a.split.as_deref())?.len() as u64;
-    let bar = crate::progress::bar(n, "augmenting");
+    let bar = segkit_labelme::progress::bar(n, "augmenting");
     let summary = pool.install(|| augment_dataset(&ds, out, &pipeline, &opts, &|| bar.inc(1)))?;
     bar.finish_and_clear();
     for (stem, err) in &summary.failed {

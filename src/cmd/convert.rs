@@ -130,7 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let total = convert::find_annotations(&a.input, &a.out)
         .map(|f| f.len())
         .unwrap_or(0);
-    let bar = crate::progress::bar(total as u64, "converting");
+    let bar = segkit_labelme::progress::bar(total as u64, "converting");
     let summary = convert::convert(&a.input, &a.out, &opts, &|| bar.inc(1));
     bar.finish_and_clear();
     let summary = summary?;
@@ -191,7 +191,7 @@ pub fn import_masks(a: ImportArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --values VALUE=CLASS,... or --threshold T"),
     };
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let bar = crate::progress::bar(0, "importing");
+    let bar = segkit_labelme::progress::bar(0, "importing");
     let summary = import::import_masks(&a.images, &a.masks, &a.out, &mapping, &command, &|| {
         bar.inc(1)
     });
@@ -254,7 +254,7 @@ pub fn import_voc(a: ImportVocArgs) -> anyhow::Result<()> {
         },
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    let bar = crate::progress::bar(0, "importing");
+    let bar = segkit_labelme::progress::bar(0, "importing");
     let summary = voc::import_voc(&a.voc, &a.out, &opts, &|| bar.inc(1));
     bar.finish_and_clear();
     let summary = summary?;

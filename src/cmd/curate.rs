@@ -144,7 +144,7 @@ fn weights_line(w: &[f64]) -> String {
 /// Run `segkit stats`.
 pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
     let ds = open(&a.dataset)?;
-    let pb = crate::progress::bar(ds.manifest.images.len() as u64, "reading");
+    let pb = segkit_labelme::progress::bar(ds.manifest.images.len() as u64, "reading");
     let r = stats::stats(&ds, &|| pb.inc(1))?;
     pb.finish_and_clear();
     if a.json {
@@ -256,7 +256,7 @@ pub fn run_filter(a: FilterArgs) -> anyhow::Result<()> {
         },
         drop_empty: a.drop_empty,
     };
-    let pb = crate::progress::bar(ds.manifest.images.len() as u64, "filtering");
+    let pb = segkit_labelme::progress::bar(ds.manifest.images.len() as u64, "filtering");
     let r = filter::filter(&ds, &a.out, &opts, &command_line(), &|| pb.inc(1))?;
     pb.finish_and_clear();
     for (c, rm) in &r.removed {
@@ -343,7 +343,7 @@ pub fn run_remap(a: RemapArgs) -> anyhow::Result<()> {
         },
         binary: a.binary.then_some(a.name),
     };
-    let pb = crate::progress::bar(ds.manifest.images.len() as u64, "remapping");
+    let pb = segkit_labelme::progress::bar(ds.manifest.images.len() as u64, "remapping");
     let r = remap::remap(&ds, &a.out, &opts, &command_line(), &|| pb.inc(1))?;
     pb.finish_and_clear();
     for (from, to) in &r.mapping {
@@ -464,7 +464,7 @@ pub fn run_split(a: SplitArgs) -> anyhow::Result<()> {
         );
     }
     if let [view, out] = a.only.as_slice() {
-        let pb = crate::progress::bar(ds.manifest.images.len() as u64, "copying");
+        let pb = segkit_labelme::progress::bar(ds.manifest.images.len() as u64, "copying");
         let d = split::only(&ds, view, out.as_ref(), &cmd, &|| pb.inc(1))?;
         pb.finish_and_clear();
         finish(
@@ -572,7 +572,7 @@ pub fn run_crop(a: CropArgs) -> anyhow::Result<()> {
         codec,
         seed: a.seed,
     };
-    let pb = crate::progress::bar(ds.manifest.images.len() as u64, "cropping");
+    let pb = segkit_labelme::progress::bar(ds.manifest.images.len() as u64, "cropping");
     let r = crop::crop(&ds, &a.out, &opts, &command_line(), &|| pb.inc(1))
         .with_context(|| format!("cropping {}", a.dataset.display()))?;
     pb.finish_and_clear();

@@ -5,14 +5,9 @@
 pub mod augment;
 pub mod convert;
 pub mod curate;
+pub mod plugin;
 pub mod report;
-#[cfg(feature = "train")]
-pub mod sweep;
 pub mod synth;
-#[cfg(feature = "train")]
-pub mod train;
-#[cfg(feature = "train")]
-pub mod weights;
 
 use std::path::Path;
 

@@ -61,7 +61,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         bail!("class names must be non-empty and must not start with '_' (reserved for _background_ and __ignore__)");
     }
-    let bar = crate::progress::bar(config.images as u64, "synth");
+    let bar = segkit_labelme::progress::bar(config.images as u64, "synth");
     let summary = synth::generate(&config, &a.out, &|| bar.inc(1))
         .with_context(|| format!("writing {}", a.out.display()))?;
     bar.finish_and_clear();

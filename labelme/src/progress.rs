@@ -1,4 +1,5 @@
-//! Progress bars on stderr, the same look for every subcommand; hidden when stderr is not a
+//! Progress bars on stderr, the same look for every subcommand of the `segkit` binary and of
+//! the trainer plugin (which cannot share the binary's modules); hidden when stderr is not a
 //! terminal or `NO_COLOR`/`CI` asks for quiet output, so logs stay readable.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

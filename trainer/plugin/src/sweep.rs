@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::ProgressBar;
-use segkit_trainer::config::parse_duration;
 use segkit_trainer::lr_find::{self, LrFindEvent, LrFindOptions, LrFindStop};
 use segkit_trainer::sweep::{self, SweepEvent, SweepOptions};
 use segkit_trainer::{Event, TrainOptions};
@@ -56,7 +55,7 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     let mut train = TrainOptions::new(&a.dataset, &a.out);
     train.config_file = a.config.clone();
     train.set = a.set.clone();
-    train.stop = Some(super::train::interrupt_flag());
+    train.stop = Some(crate::train::interrupt_flag());
     let opts = LrFindOptions {
         train,
         min_lr: a.min_lr,
@@ -64,7 +63,7 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
         steps: a.steps,
         ..LrFindOptions::new(&a.dataset)
     };
-    let bar = crate::progress::bar(a.steps as u64, "lr-find");
+    let bar = segkit_labelme::progress::bar(a.steps as u64, "lr-find");
     let result = lr_find::lr_find(&opts, &mut |e| match e {
         LrFindEvent::Log(line) => bar.suspend(|| eprintln!("{line}")),
         LrFindEvent::Step { step, lr, loss, .. } => {
@@ -134,12 +133,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Time budget of each run, e.g. 5m (with no --epochs, each run's schedule is sized to it).
-    #[arg(long, value_parser = parse_budget)]
+    #[arg(long, value_parser = crate::train::parse_budget)]
     pub time_budget: Option<Duration>,
-}
-
-fn parse_budget(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Run `segkit sweep`.
@@ -157,7 +152,7 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         grid,
         epochs: a.epochs,
         time_budget: a.time_budget,
-        stop: Some(super::train::interrupt_flag()),
+        stop: Some(crate::train::interrupt_flag()),
     };
     let mut bar: Option<ProgressBar> = None;
     let mut current = String::new();
@@ -186,7 +181,8 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             epochs,
             batches,
         }) => {
-            let b = crate::progress::bar(batches as u64, &format!("epoch {epoch}/{epochs}"));
+            let b =
+                segkit_labelme::progress::bar(batches as u64, &format!("epoch {epoch}/{epochs}"));
             bar = Some(b);
         }
         SweepEvent::Train(Event::Step { batch, .. }) => {

@@ -60,7 +60,8 @@ pub struct TrainArgs {
     pub stop_after_epochs: Option<usize>,
 }
 
-fn parse_budget(s: &str) -> Result<Duration, String> {
+/// clap's parser for durations such as 15m, 1h30m, 900s.
+pub(crate) fn parse_budget(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
@@ -317,7 +318,7 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
         alpha: a.alpha,
         save_probs: a.save_probs,
     };
-    let bar = crate::progress::bar(inputs.len() as u64, "predicting");
+    let bar = segkit_labelme::progress::bar(inputs.len() as u64, "predicting");
     let results = apply::predict(&loaded, &inputs, &opts, dev, &mut |p| {
         if let Err(e) = &p.result {
             bar.suspend(|| eprintln!("error: {}: {e:#}", p.input.display()));

@@ -1,0 +1,103 @@
+//! The trainer plugin: `segkit` loads libtorch only for the trainer's commands, passes
+//! their exit status through, and says clearly when the plugin is missing or broken.
+mod common;
+
+use std::process::Output;
+
+/// Run segkit with glibc's loader tracing on: every library it maps, at start or through
+/// dlopen, is named on stderr.
+fn traced(args: &[&str]) -> Output {
+    common::segkit()
+        .args(args)
+        .env("LD_DEBUG", "libs")
+        .output()
+        .expect("run segkit")
+}
+
+fn loads_libtorch(out: &Output) -> bool {
+    String::from_utf8_lossy(&out.stderr).contains("libtorch_cpu.so")
+}
+
+#[test]
+fn only_trainer_commands_load_libtorch() {
+    let synth = traced(&["synth", "--help"]);
+    assert!(synth.status.success());
+    assert!(
+        !loads_libtorch(&synth),
+        "a data command mapped libtorch:\n{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let train = traced(&["train", "--help"]);
+    assert!(train.status.success());
+    assert!(
+        loads_libtorch(&train),
+        "`segkit train` did not load libtorch through the plugin (is LD_DEBUG traced here?)"
+    );
+    let help = String::from_utf8_lossy(&train.stdout);
+    assert!(help.contains("Usage: segkit train"), "{help}");
+}
+
+#[test]
+fn plugin_exit_status_and_errors_pass_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_flag = common::segkit()
+        .current_dir(dir.path())
+        .args(["train", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_flag.status.code(), Some(2), "usage errors exit 2");
+    assert!(String::from_utf8_lossy(&bad_flag.stderr).contains("--no-such-flag"));
+
+    let missing = common::segkit()
+        .current_dir(dir.path())
+        .args(["train", "nowhere", "--out", "run"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("error:") && err.contains("nowhere"), "{err}");
+    assert!(
+        !dir.path().join("run").exists(),
+        "a failed start left a run folder"
+    );
+}
+
+#[test]
+fn missing_or_broken_plugin_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("absent/libsegkit_trainer_plugin.so");
+    let out = common::segkit()
+        .args(["train", "--help"])
+        .env("SEGKIT_TRAINER_PLUGIN", &absent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&absent.display().to_string()) && err.contains("make build"),
+        "{err}"
+    );
+
+    let broken = dir.path().join("libsegkit_trainer_plugin.so");
+    std::fs::write(&broken, "not a shared library").unwrap();
+    let out = common::segkit()
+        .args(["train", "--help"])
+        .env("SEGKIT_TRAINER_PLUGIN", &broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot load the trainer plugin")
+            && err.contains(&broken.display().to_string()),
+        "{err}"
+    );
+
+    // Data commands do not need the plugin at all.
+    let synth = common::segkit()
+        .args(["synth", "--help"])
+        .env("SEGKIT_TRAINER_PLUGIN", &absent)
+        .output()
+        .unwrap();
+    assert!(synth.status.success());
+}
