@@ -101,3 +101,54 @@ fn missing_or_broken_plugin_is_named() {
         .unwrap();
     assert!(synth.status.success());
 }
+
+/// Ctrl-C reaches the handler the plugin installs: training stops after the current step,
+/// says how to continue, exits cleanly with the last finished epoch's checkpoint, and
+/// `--resume` carries on from it.
+#[test]
+fn ctrl_c_stops_training_cleanly_inside_the_plugin() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    common::squares::write_squares(&dir.path().join("ds"), 8, 7, 8);
+    let mut args = vec!["train", "ds", "--out", "run", "--epochs", "500"];
+    args.extend_from_slice(common::squares::TINY);
+    let child = common::segkit()
+        .current_dir(dir.path())
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("run/metrics.jsonl");
+    let start = Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no epoch in 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("continue with --resume"),
+        "status {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = std::fs::read_to_string(&metrics).unwrap().lines().count();
+    assert!(done < 500, "the interrupt was ignored");
+    assert!(dir
+        .path()
+        .join("run/checkpoints/last.safetensors")
+        .is_file());
+    let more = (done + 1).to_string();
+    common::run_ok(dir.path(), &["train", "--resume", "run", "--epochs", &more]);
+    let after = std::fs::read_to_string(&metrics).unwrap().lines().count();
+    assert_eq!(after, done + 1);
+}
