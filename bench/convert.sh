@@ -8,10 +8,9 @@
 #
 # Rounds alternate the sides (oracle, segkit, oracle, ...) so that load from other processes
 # hits both alike; the best round of each side is reported, and every round is printed.
-# Two segkit builds are timed when both exist: the default one (`train` feature: it links
-# libtorch, whose loading costs about 0.25 s at every start) and the build without it
-# (`cargo build --release --no-default-features --bin segkit --target-dir target/notrain`,
-# which `make test` makes; SEGKIT_NOTRAIN overrides its path).
+# The default build is timed: since the trainer became a plugin that `segkit` opens only for
+# the trainer's commands, it starts as fast as a build without the `train` feature (before,
+# loading libtorch cost about 0.25 s at every start, halving this ratio).
 #
 # Needs a release build of segkit (make release) and SEGKIT_PYTHON (Pillow 13.0.0 + numpy;
 # `make provision` makes it).
@@ -21,7 +20,6 @@ SIZE=${2:-2000x2000}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SEGKIT=${SEGKIT:-$ROOT/target/release/segkit}
-NOTRAIN=${SEGKIT_NOTRAIN:-$ROOT/target/notrain/release/segkit}
 PY=${SEGKIT_PYTHON:-$HOME/.cache/segkit/torch-2.13.0/bin/python}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/segkit-bench-convert.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -42,19 +40,16 @@ time_it() {
   t1=$(now)
   echo "$name $(echo "$t1 - $t0" | bc) $(awk '{print $1 + $2}' "$WORK/cpu")" >>"$WORK/times"
 }
-sides=(segkit)
-[[ -x "$NOTRAIN" ]] && sides+=(notrain)
+# Each round writes into fresh folders and nothing is deleted until the end: creating files
+# right after deleting thousands makes ext4 search its recently-deleted inodes (a fifth of
+# segkit's time in a profile), which no real first conversion pays.
 for r in $(seq 1 "$ROUNDS"); do
-  rm -rf "$WORK/oracle" "$WORK"/ds*
-  time_it oracle "$PY" "$ROOT/bench/convert.py" "$LABELS" "$WORK/oracle" "$WORK/in"
-  time_it segkit env CI=1 "$SEGKIT" convert "$WORK/in" "$WORK/ds" --labels "$LABELS" --no-viz
-  if [[ -x "$NOTRAIN" ]]; then
-    time_it notrain env CI=1 "$NOTRAIN" convert "$WORK/in" "$WORK/ds_notrain" --labels "$LABELS" --no-viz
-  fi
-  time_it viz env CI=1 "$SEGKIT" convert "$WORK/in" "$WORK/ds_viz" --labels "$LABELS"
+  time_it oracle "$PY" "$ROOT/bench/convert.py" "$LABELS" "$WORK/r$r/oracle" "$WORK/in"
+  time_it segkit env CI=1 "$SEGKIT" convert "$WORK/in" "$WORK/r$r/ds" --labels "$LABELS" --no-viz
+  time_it viz env CI=1 "$SEGKIT" convert "$WORK/in" "$WORK/r$r/ds_viz" --labels "$LABELS"
 done
 
-"$PY" - "$WORK" <<'PY'
+"$PY" - "$WORK/r$ROUNDS" <<'PY'
 import glob, os, sys
 import numpy as np, PIL.Image
 work = sys.argv[1]
@@ -62,10 +57,9 @@ bad = 0
 files = sorted(glob.glob(os.path.join(work, "oracle", "*.png")))
 for f in files:
     a = np.array(PIL.Image.open(f))
-    for ds in ("ds", "ds_notrain", "ds_viz"):
+    for ds in ("ds", "ds_viz"):
         p = os.path.join(work, ds, "SegmentationClass", os.path.basename(f))
-        if ds == "ds" or os.path.exists(p):
-            bad += int((a != np.array(PIL.Image.open(p))).sum())
+        bad += int((a != np.array(PIL.Image.open(p))).sum())
 print(f"masks compared: {len(files)} per build, differing pixels: {bad}")
 sys.exit(1 if bad or not files else 0)
 PY
@@ -82,7 +76,5 @@ awk -v n="$N" '
     printf "best round of each side; cpu = user + system seconds of all threads\n"
     printf "python oracle (Pillow 13.0.0, 1 process):    %7.1f images/s (%.2f s, cpu %.2f s)\n", n / o, o, oc
     printf "segkit convert --no-viz (default build):     %7.1f images/s (%.2f s, cpu %.2f s)  ratio %.1fx (cpu %.1fx)\n", n / t["segkit"], t["segkit"], c["segkit"], o / t["segkit"], oc / c["segkit"]
-    if ("notrain" in t)
-      printf "segkit convert --no-viz (no-train build):    %7.1f images/s (%.2f s, cpu %.2f s)  ratio %.1fx (cpu %.1fx)\n", n / t["notrain"], t["notrain"], c["notrain"], o / t["notrain"], oc / c["notrain"]
     printf "segkit convert with visualization (default): %7.1f images/s (%.2f s, cpu %.2f s)  ratio %.1fx\n", n / t["viz"], t["viz"], c["viz"], o / t["viz"]
   }' "$WORK/times"
