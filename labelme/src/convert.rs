@@ -27,6 +27,7 @@ use crate::dataset::{
 };
 use crate::index_png::encode_index_png;
 use crate::labels::{Aliases, LabelMap, UnknownPolicy};
+use crate::objects::{object_instances, write_object_mask};
 use crate::rasterize::shape_spans;
 use crate::runs::counts_and_instances_in_rows;
 use crate::source::SourceImage;
@@ -746,8 +747,7 @@ fn write_outputs(
     atomic_write(&p, &mask_png(&r.class, opts.encoding)?).map_err(io)?;
     if let Some(ins) = &r.instance {
         // instance ids are painted with the same spans, so within the same rows
-        let p = out.join(OBJECTS_DIR).join(format!("{stem}.png"));
-        atomic_write(&p, &mask_png(ins, MaskEncoding::Palette)?).map_err(io)?;
+        write_object_mask(out, stem, width, height, ins, r.rows.clone()).map_err(io)?;
     }
     if opts.visualization {
         let img = match rgb {
@@ -757,8 +757,12 @@ fn write_outputs(
         let p = out.join(VIS_DIR).join(format!("{stem}.jpg"));
         write_visualization(&p, &img, &r.class).map_err(io)?;
     }
-    let (class_pixels, instances) =
+    let (class_pixels, mut instances) =
         counts_and_instances_in_rows(&r.class, width, height, r.rows.clone());
+    if let Some(ins) = &r.instance {
+        // with object masks the objects are the instances, as import-voc records them
+        instances = object_instances(&r.class, ins, width, r.rows.clone()).instances;
+    }
     let entry = ImageEntry {
         stem: stem.to_string(),
         file: image_file,

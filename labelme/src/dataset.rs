@@ -82,7 +82,8 @@ pub struct ClassInfo {
     pub color: [u8; 3],
 }
 
-/// One connected defect (8-connected component of one class).
+/// One defect or object: an 8-connected component of one class, or, where the dataset has
+/// object masks (`convert --instances`, `import-voc` with `SegmentationObject/`), one object id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     /// Class id.
@@ -113,7 +114,7 @@ pub struct ImageEntry {
     /// Pixel count per mask value (255 = ignore).
     #[serde(default)]
     pub class_pixels: BTreeMap<u32, u64>,
-    /// Connected components per class.
+    /// The image's defects or objects (see [`Instance`]).
     #[serde(default)]
     pub instances: Vec<Instance>,
     /// Fields written by newer versions or other tools, kept as they were.

@@ -12,11 +12,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::convert::{ConvertError, Problem, Tick};
-use crate::dataset::{
-    self, atomic_write, write_index_png, HistoryEntry, ImageEntry, Manifest, MaskEncoding,
-    IMAGES_DIR, MASKS_DIR,
-};
+use crate::dataset::{self, write_index_png, ImageEntry, MaskEncoding, MASKS_DIR};
 use crate::labels::BACKGROUND;
+use crate::pairs::{copy_image, files_by_stem, finish_import, require_empty, Imported, IMAGE_EXTS};
 use crate::runs::counts_and_instances;
 
 /// How mask values become classes.
@@ -99,39 +97,9 @@ pub fn import_masks(
     command: &str,
     tick: Tick<'_>,
 ) -> Result<crate::convert::ConvertSummary, ConvertError> {
-    let by_stem = |dir: &Path| -> Result<BTreeMap<String, PathBuf>, ConvertError> {
-        let rd = std::fs::read_dir(dir)
-            .map_err(|e| ConvertError::Usage(format!("{}: {e}", dir.display())))?;
-        let mut m = BTreeMap::new();
-        for e in rd.flatten() {
-            let p = e.path();
-            let ext = p
-                .extension()
-                .map(|x| x.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
-            if p.is_file() && ["png", "jpg", "jpeg", "bmp", "tif", "tiff"].contains(&ext.as_str()) {
-                let stem = p
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                m.insert(stem, p);
-            }
-        }
-        Ok(m)
-    };
-    let imgs = by_stem(images)?;
-    let msks = by_stem(masks)?;
-    if out.is_dir()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
-        return Err(ConvertError::Usage(format!(
-            "{}: output folder is not empty",
-            out.display()
-        )));
-    }
+    let imgs = files_by_stem(images, IMAGE_EXTS)?;
+    let msks = files_by_stem(masks, IMAGE_EXTS)?;
+    require_empty(out)?;
     let mut errors = Vec::new();
     for (stem, p) in &imgs {
         if !msks.contains_key(stem) {
@@ -154,34 +122,23 @@ pub fn import_masks(
         )));
     }
     let (names, lut) = mapping.lut();
-    let results: Vec<Result<ImageEntry, Problem>> = pairs
+    let results: Vec<Imported> = pairs
         .par_iter()
         .map(|(stem, img, msk)| {
-            let r = import_one(stem, img, msk, out, &lut);
+            let r = import_one(stem, img, msk, out, &lut).map(|e| (e, Vec::new()));
             tick();
             r
         })
         .collect();
-    let mut manifest = Manifest::new(&names);
-    for r in results {
-        match r {
-            Ok(e) => manifest.images.push(e),
-            Err(p) => errors.push(p),
-        }
-    }
-    if !manifest.images.is_empty() {
-        manifest.history.push(HistoryEntry::now(command));
-        let stems: Vec<String> = manifest.images.iter().map(|e| e.stem.clone()).collect();
-        dataset::write_split(out, "trainval", &stems)?;
-        dataset::write_manifest(out, &manifest)?;
-    }
-    Ok(crate::convert::ConvertSummary {
-        out: out.to_path_buf(),
-        converted: manifest.images.len(),
-        classes: names,
+    finish_import(
+        out,
+        names,
+        results,
+        &BTreeMap::new(),
+        command,
         errors,
-        warnings: Vec::new(),
-    })
+        Vec::new(),
+    )
 }
 
 fn import_one(
@@ -226,25 +183,8 @@ fn import_one(
             None => return Err(problem(msk, format!("pixel value {v} is not in --values"))),
         }
     }
-    let copy = matches!(fmt, image::ImageFormat::Png | image::ImageFormat::Jpeg);
-    let ext = if fmt == image::ImageFormat::Jpeg {
-        "jpg"
-    } else {
-        "png"
-    };
-    let file = format!("{IMAGES_DIR}/{stem}.{ext}");
+    let file = copy_image(&bytes, fmt, stem, out).map_err(|m| problem(img, m))?;
     let io = |e: dataset::DatasetError| problem(img, e.to_string());
-    if copy {
-        atomic_write(&out.join(&file), &bytes).map_err(io)?;
-    } else {
-        let rgb = image::load_from_memory(&bytes)
-            .map_err(|e| problem(img, e.to_string()))?
-            .to_rgb8();
-        let mut png = Vec::new();
-        rgb.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| problem(img, e.to_string()))?;
-        atomic_write(&out.join(&file), &png).map_err(io)?;
-    }
     write_index_png(
         &out.join(MASKS_DIR).join(format!("{stem}.png")),
         w,

@@ -9,10 +9,11 @@
 //!   image (embedded or beside it, EXIF-rotated) and the class list.
 //! - [`raster`], [`rasterize`]: Pillow 13's drawing primitives and labelme's shape rules on
 //!   top, pixel-identical to labelme 7.9.1 + Pillow 13.0.0.
-//! - [`convert`], [`import`], [`voc`], [`runs`]: labelme folders, image/mask folder pairs and
-//!   existing VOC folders into the dataset contract, with per-class pixel counts and
-//!   instances; [`index_png`] writes their masks fast, [`viz`] the downscaled colour
-//!   overlays people look at.
+//! - [`convert`], [`import`], [`voc`], [`runs`], [`objects`]: labelme folders, image/mask
+//!   folder pairs and existing VOC folders into the dataset contract, with per-class pixel
+//!   counts and instances (connected components, or the objects of an object mask);
+//!   [`index_png`] writes their masks fast, [`viz`] the downscaled colour overlays people
+//!   look at.
 //! - [`defects`]: defect-level scoring of a prediction (found and false defects), shared by
 //!   the trainer's metrics and the reports.
 //! - [`curate`]: stats, filter, remap, split, crop and tile on datasets.
@@ -40,6 +41,8 @@ pub mod defects;
 pub mod import;
 pub mod index_png;
 pub mod labels;
+pub mod objects;
+mod pairs;
 pub mod progress;
 pub mod raster;
 pub mod rasterize;

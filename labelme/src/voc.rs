@@ -2,11 +2,15 @@
 //!
 //! The layout labelme2voc.py, the PASCAL VOC devkit and most training repositories share:
 //! `JPEGImages/<stem>.jpg`, `SegmentationClass/<stem>.png` (P-mode or grayscale, pixel value
-//! = class index, 255 = ignore), optionally `class_names.txt` (line k names class k) and
+//! = class index, 255 = ignore), optionally `SegmentationObject/<stem>.png` (object ids,
+//! 0 = none, 255 = boundary), `class_names.txt` (line k names class k) and
 //! `ImageSets/Segmentation/<split>.txt`. Every mask becomes a dataset image with the same
 //! indices; the split lists are kept (limited to the images imported); `dataset.json` gets
-//! the per-class pixel counts and instances that every later command reads. Images are
-//! copied as they are: VOC tools use the stored pixel grid, so no EXIF rotation is applied.
+//! the per-class pixel counts and instances that every later command reads. An image with
+//! an object mask keeps it (same ids) and its instances are its objects (see
+//! [`crate::objects`]); one without has the connected components of its class mask. Images
+//! are copied as they are: VOC tools use the stored pixel grid, so no EXIF rotation is
+//! applied.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,11 +19,13 @@ use rayon::prelude::*;
 
 use crate::convert::{ConvertError, ConvertSummary, LabelSpec, Problem, Tick};
 use crate::dataset::{
-    self, atomic_write, read_index_png, DatasetError, HistoryEntry, ImageEntry, Manifest,
-    MaskEncoding, IGNORE_INDEX, IMAGES_DIR, MASKS_DIR, SPLITS_DIR,
+    atomic_write, read_index_png, DatasetError, ImageEntry, IndexMask, MaskEncoding, IGNORE_INDEX,
+    IMAGES_DIR, MASKS_DIR, OBJECTS_DIR, SPLITS_DIR,
 };
 use crate::index_png::encode_index_png;
 use crate::labels::{LabelMap, UnknownPolicy};
+use crate::objects::{object_instances, write_object_mask};
+use crate::pairs::{copy_image, files_by_stem, finish_import, require_empty, Imported, IMAGE_EXTS};
 use crate::runs::counts_and_instances;
 use crate::source::image_size;
 
@@ -34,6 +40,14 @@ pub struct VocOptions {
     pub encoding: MaskEncoding,
     /// The command line, for the manifest's history.
     pub command: String,
+}
+
+/// The files of one image: its image, class mask and, when the folder has one, object mask.
+struct Pair {
+    stem: String,
+    image: PathBuf,
+    mask: PathBuf,
+    objects: Option<PathBuf>,
 }
 
 /// Import the VOC folder `voc` into the dataset folder `out` (new or empty). A pair that
@@ -56,24 +70,26 @@ pub fn import_voc(
         }
     }
     let names = class_names(voc, &opts.labels)?;
-    if out.is_dir()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
-        return Err(usage(format!(
-            "{}: output folder is not empty",
-            out.display()
-        )));
-    }
+    require_empty(out)?;
 
-    let images = files_by_stem(&images_dir, &["jpg", "jpeg", "png", "bmp", "tif", "tiff"])?;
+    let images = files_by_stem(&images_dir, IMAGE_EXTS)?;
     let masks = files_by_stem(&masks_dir, &["png"])?;
+    let objects_dir = voc.join(OBJECTS_DIR);
+    let objects = if objects_dir.is_dir() {
+        Some(files_by_stem(&objects_dir, &["png"])?)
+    } else {
+        None
+    };
     let mut errors = Vec::new();
     let mut pairs = Vec::new();
     for (stem, mask) in &masks {
         match images.get(stem) {
-            Some(image) => pairs.push((stem.clone(), image.clone(), mask.clone())),
+            Some(image) => pairs.push(Pair {
+                stem: stem.clone(),
+                image: image.clone(),
+                mask: mask.clone(),
+                objects: objects.as_ref().and_then(|o| o.get(stem)).cloned(),
+            }),
             None => errors.push(Problem {
                 file: mask.clone(),
                 shape: None,
@@ -102,21 +118,14 @@ pub fn import_voc(
         }
     }
 
-    let results: Vec<Result<ImageEntry, Problem>> = pairs
+    let results: Vec<Imported> = pairs
         .par_iter()
-        .map(|(stem, image, mask)| {
-            let r = import_pair(stem, image, mask, out, names.len(), opts);
+        .map(|pair| {
+            let r = import_pair(pair, out, &names, opts);
             tick();
             r
         })
         .collect();
-    let mut manifest = Manifest::new(&names);
-    for r in results {
-        match r {
-            Ok(e) => manifest.images.push(e),
-            Err(p) => errors.push(p),
-        }
-    }
     let mut warnings = Vec::new();
     let unmasked = images.keys().filter(|s| !masks.contains_key(*s)).count();
     if unmasked > 0 {
@@ -126,33 +135,37 @@ pub fn import_voc(
             message: format!("{unmasked} image(s) have no mask in {MASKS_DIR}/ and were left out"),
         });
     }
-    manifest.images.sort_by(|a, b| a.stem.cmp(&b.stem));
-    if !manifest.images.is_empty() {
-        manifest
-            .history
-            .push(HistoryEntry::now(opts.command.clone()));
-        let imported: Vec<String> = manifest.images.iter().map(|e| e.stem.clone()).collect();
-        if !splits.contains_key("trainval") {
-            dataset::write_split(out, "trainval", &imported)?;
+    if let Some(objects) = &objects {
+        let without = pairs.iter().filter(|p| p.objects.is_none()).count();
+        if without > 0 {
+            warnings.push(Problem {
+                file: objects_dir.clone(),
+                shape: None,
+                message: format!(
+                    "{without} image(s) have no object mask here; their instances are the connected components of their class mask"
+                ),
+            });
         }
-        for (name, stems) in &splits {
-            // in the source's order, without the images that were not imported
-            let kept: Vec<String> = stems
-                .iter()
-                .filter(|s| imported.binary_search(s).is_ok())
-                .cloned()
-                .collect();
-            dataset::write_split(out, name, &kept)?;
+        let orphans = objects.keys().filter(|s| !masks.contains_key(*s)).count();
+        if orphans > 0 {
+            warnings.push(Problem {
+                file: objects_dir.clone(),
+                shape: None,
+                message: format!(
+                    "{orphans} object mask(s) have no class mask in {MASKS_DIR}/ and were left out"
+                ),
+            });
         }
-        dataset::write_manifest(out, &manifest)?;
     }
-    Ok(ConvertSummary {
-        out: out.to_path_buf(),
-        converted: manifest.images.len(),
-        classes: names,
+    finish_import(
+        out,
+        names,
+        results,
+        &splits,
+        &opts.command,
         errors,
         warnings,
-    })
+    )
 }
 
 /// Class names in id order: from `labels`, else the folder's `class_names.txt`.
@@ -172,29 +185,6 @@ fn class_names(voc: &Path, labels: &LabelSpec) -> Result<Vec<String>, ConvertErr
         }
     };
     Ok(map.map_err(ConvertError::Usage)?.names().to_vec())
-}
-
-/// Files of `dir` with one of `exts` (lowercase), by stem; sorted.
-fn files_by_stem(dir: &Path, exts: &[&str]) -> Result<BTreeMap<String, PathBuf>, ConvertError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| DatasetError::io(dir, e))?;
-    let mut m = BTreeMap::new();
-    for entry in rd {
-        let p = entry.map_err(|e| DatasetError::io(dir, e))?.path();
-        let ext = p
-            .extension()
-            .map(|x| x.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        if p.is_file() && exts.contains(&ext.as_str()) {
-            let stem = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            // a.jpg and a.png: keep the first in name order, as a listing would show it
-            m.entry(stem).or_insert(p);
-        }
-    }
-    Ok(m)
 }
 
 /// `ImageSets/Segmentation/<name>.txt` lists: split name → stems in file order (the first
@@ -217,19 +207,20 @@ fn read_splits(voc: &Path) -> Result<BTreeMap<String, Vec<String>>, ConvertError
     Ok(splits)
 }
 
-fn import_pair(
-    stem: &str,
-    image: &Path,
-    mask: &Path,
-    out: &Path,
-    num_classes: usize,
-    opts: &VocOptions,
-) -> Result<ImageEntry, Problem> {
+/// Import one image with its class mask (and object mask): everything is read and checked
+/// before anything is written.
+fn import_pair(pair: &Pair, out: &Path, names: &[String], opts: &VocOptions) -> Imported {
     let problem = |file: &Path, message: String| Problem {
         file: file.to_path_buf(),
         shape: None,
         message,
     };
+    let Pair {
+        stem,
+        image,
+        mask,
+        objects,
+    } = pair;
     let bytes = std::fs::read(image).map_err(|e| problem(image, e.to_string()))?;
     let (format, w, h) = image_size(&bytes).map_err(|m| problem(image, m))?;
     let mut m = read_index_png(mask).map_err(|e| problem(mask, strip(&e, mask)))?;
@@ -244,56 +235,72 @@ fn import_pair(
             ),
         ));
     }
-    let known = |v: u8| (v as usize) < num_classes || v == IGNORE_INDEX;
-    let mut hist = [0u64; 256];
-    for &v in &m.data {
-        hist[v as usize] += 1;
-    }
-    let unknown: Vec<String> = (0..=255u8)
-        .filter(|&v| hist[v as usize] > 0 && !known(v))
-        .map(|v| format!("{v} ({} px)", hist[v as usize]))
-        .collect();
-    if !unknown.is_empty() {
-        let replace = match opts.unknown {
-            UnknownPolicy::Error => {
+    let hist =
+        replace_unknown(&mut m, names.len(), opts.unknown).map_err(|msg| problem(mask, msg))?;
+    let objects = match objects {
+        Some(path) => {
+            let o = read_index_png(path).map_err(|e| problem(path, strip(&e, path)))?;
+            if (o.width, o.height) != (w, h) {
                 return Err(problem(
-                    mask,
+                    path,
                     format!(
-                        "values {} are not classes (there are {num_classes}: 0..={}, and {IGNORE_INDEX} = ignore); fix the class list or pass --unknown ignore|background",
-                        unknown.join(", "),
-                        num_classes - 1
+                        "object mask is {}x{} but the class mask {} is {w}x{h}",
+                        o.width,
+                        o.height,
+                        mask.display()
                     ),
-                ))
+                ));
             }
-            UnknownPolicy::Ignore => IGNORE_INDEX,
-            UnknownPolicy::Background => 0,
-        };
-        for v in m.data.iter_mut().filter(|v| !known(**v)) {
-            *v = replace;
+            Some((path, o))
         }
-    }
-
-    let io = |e: DatasetError| problem(image, e.to_string());
-    let file = match format {
-        image::ImageFormat::Jpeg => format!("{IMAGES_DIR}/{stem}.jpg"),
-        _ => format!("{IMAGES_DIR}/{stem}.png"),
+        None => None,
     };
-    if matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png) {
-        atomic_write(&out.join(&file), &bytes).map_err(io)?;
-    } else {
-        let rgb = image::load_from_memory_with_format(&bytes, format)
-            .map_err(|e| problem(image, format!("cannot decode image: {e}")))?
-            .into_rgb8();
-        let mut png = Vec::new();
-        rgb.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| problem(image, e.to_string()))?;
-        atomic_write(&out.join(&file), &png).map_err(io)?;
-    }
+
+    let io = |file: &Path, e: DatasetError| problem(file, e.to_string());
+    let file = copy_image(&bytes, format, stem, out).map_err(|m| problem(image, m))?;
     let png = encode_index_png(w, h, &m.data, 0..h, opts.encoding)
         .map_err(|e| problem(mask, format!("encoding the mask: {e}")))?;
-    atomic_write(&out.join(MASKS_DIR).join(format!("{stem}.png")), &png).map_err(io)?;
-    let (class_pixels, instances) = counts_and_instances(&m.data, w, h);
-    Ok(ImageEntry {
+    atomic_write(&out.join(MASKS_DIR).join(format!("{stem}.png")), &png)
+        .map_err(|e| io(mask, e))?;
+    let mut warnings = Vec::new();
+    let (class_pixels, instances) = match &objects {
+        None => counts_and_instances(&m.data, w, h),
+        Some((path, o)) => {
+            write_object_mask(out, stem, w, h, &o.data, 0..h).map_err(|e| io(path, e))?;
+            let found = object_instances(&m.data, &o.data, w, 0..h);
+            let name = |c: u32| {
+                names
+                    .get(c as usize)
+                    .cloned()
+                    .unwrap_or_else(|| c.to_string())
+            };
+            for mixed in &found.mixed {
+                let on: Vec<String> = mixed
+                    .classes
+                    .iter()
+                    .map(|(&c, n)| format!("{} ({n} px)", name(c)))
+                    .collect();
+                let verdict = match mixed.class {
+                    Some(c) => format!("recorded as {} (the majority)", name(c)),
+                    None => "left out of the instances".into(),
+                };
+                warnings.push(problem(
+                    path,
+                    format!(
+                        "object {} lies on {} in the class mask; {verdict}",
+                        mixed.id,
+                        on.join(", ")
+                    ),
+                ));
+            }
+            let counts = (0..256)
+                .filter(|&v| hist[v] > 0)
+                .map(|v| (v as u32, hist[v]))
+                .collect();
+            (counts, found.instances)
+        }
+    };
+    let entry = ImageEntry {
         stem: stem.to_string(),
         file,
         width: w,
@@ -306,7 +313,65 @@ fn import_pair(
         class_pixels,
         instances,
         extra: serde_json::Map::new(),
-    })
+    };
+    Ok((entry, warnings))
+}
+
+/// Mask values that are no class (there are `num_classes`, and 255 = ignore) become what
+/// `policy` says, or are the file's error naming each value and its pixel count. Returns
+/// the pixel count of every value of the mask as it now is.
+fn replace_unknown(
+    m: &mut IndexMask,
+    num_classes: usize,
+    policy: UnknownPolicy,
+) -> Result<[u64; 256], String> {
+    let known = |v: u8| (v as usize) < num_classes || v == IGNORE_INDEX;
+    let mut hist = histogram(&m.data);
+    let unknown: Vec<String> = (0..=255u8)
+        .filter(|&v| hist[v as usize] > 0 && !known(v))
+        .map(|v| format!("{v} ({} px)", hist[v as usize]))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(hist);
+    }
+    let replace = match policy {
+        UnknownPolicy::Error => {
+            return Err(format!(
+                "values {} are not classes (there are {num_classes}: 0..={}, and {IGNORE_INDEX} = ignore); fix the class list or pass --unknown ignore|background",
+                unknown.join(", "),
+                num_classes - 1
+            ))
+        }
+        UnknownPolicy::Ignore => IGNORE_INDEX,
+        UnknownPolicy::Background => 0,
+    };
+    for v in m.data.iter_mut().filter(|v| !known(**v)) {
+        *v = replace;
+    }
+    for v in (0..=255u8).filter(|&v| !known(v)) {
+        hist[replace as usize] += std::mem::take(&mut hist[v as usize]);
+    }
+    Ok(hist)
+}
+
+/// Pixel count of every value. Masks are mostly background: zeros are skipped eight at a
+/// time and counted as what is left.
+fn histogram(data: &[u8]) -> [u64; 256] {
+    let mut hist = [0u64; 256];
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        if u64::from_ne_bytes(w.try_into().expect("8 bytes")) != 0 {
+            for &v in w {
+                hist[v as usize] += 1;
+            }
+        }
+    }
+    for &v in words.remainder() {
+        hist[v as usize] += 1;
+    }
+    hist[0] = 0;
+    hist[0] = data.len() as u64 - hist.iter().sum::<u64>();
+    hist
 }
 
 /// Dataset errors start with the path; the problem carries it already.
@@ -314,4 +379,40 @@ fn strip(e: &DatasetError, path: &Path) -> String {
     let m = e.to_string();
     let prefix = format!("{}: ", path.display());
     m.strip_prefix(&prefix).map(String::from).unwrap_or(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn histogram_counts_every_value() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for n in [0usize, 1, 7, 8, 9, 63, 1000] {
+            let data: Vec<u8> = (0..n)
+                .map(|_| if rng.gen_bool(0.7) { 0 } else { rng.gen() })
+                .collect();
+            let want = crate::dataset::count_values(&data);
+            let got = histogram(&data);
+            for (v, &count) in got.iter().enumerate() {
+                let expected = want.get(&(v as u32)).copied().unwrap_or(0);
+                assert_eq!(count, expected, "{n} {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_values_move_to_the_replacement_in_mask_and_counts() {
+        let mut m = IndexMask {
+            width: 6,
+            height: 1,
+            data: vec![0, 1, 7, 7, 255, 3],
+        };
+        let err = replace_unknown(&mut m.clone(), 3, UnknownPolicy::Error).unwrap_err();
+        assert!(err.contains("values 3 (1 px), 7 (2 px)"), "{err}");
+        let hist = replace_unknown(&mut m, 3, UnknownPolicy::Ignore).unwrap();
+        assert_eq!(m.data, [0, 1, 255, 255, 255, 255]);
+        assert_eq!((hist[0], hist[1], hist[255], hist[7]), (1, 1, 4, 0));
+    }
 }

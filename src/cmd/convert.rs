@@ -216,6 +216,14 @@ pub fn import_masks(a: ImportArgs) -> anyhow::Result<()> {
 /// left out. A mask value that is no class makes that file fail, naming the values, unless
 /// --unknown says what they become.
 ///
+/// Object masks (SegmentationObject/<name>.png: object id per pixel, 0 = none, 255 =
+/// boundary, as labelme2voc.py and VOC write them) are kept with the same ids, and that
+/// image's instances in dataset.json are its objects: class, pixel count and box of each
+/// id. An object's class is the class under it in SegmentationClass; an object over
+/// several classes takes the majority one, with a warning naming file and object. An
+/// object mask of another size than its class mask makes that image fail. Images without
+/// an object mask get the connected components of their class mask as instances.
+///
 /// This is its own command rather than an option of import-masks: a VOC folder brings its
 /// class indices, names and splits with it, while import-masks maps arbitrary gray values
 /// of loose image/mask folders to classes.
@@ -226,7 +234,7 @@ pub fn import_masks(a: ImportArgs) -> anyhow::Result<()> {
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ImportVocArgs {
-    /// The VOC folder (with JPEGImages/ and SegmentationClass/).
+    /// The VOC folder (with JPEGImages/ and SegmentationClass/, optionally SegmentationObject/).
     #[arg(value_name = "VOCDIR")]
     pub voc: PathBuf,
     /// Output dataset folder (must be new or empty).
