@@ -22,7 +22,7 @@ endif
 CARGO ?= cargo
 DEMO_DIR ?= demo-out
 
-.PHONY: all provision build release test demo bench lint fmt clean-demo
+.PHONY: all provision build release test demo bench lint fmt clean-demo install
 
 all: build
 
@@ -62,6 +62,14 @@ fmt:
 bench: provision
 	$(CARGO) build --release
 	bash bench/run.sh
+
+# The binary and its trainer plugin (opened only by train/eval/predict/lr-find/sweep/
+# import-weights), in the layout the binary looks in: PREFIX/bin and PREFIX/lib/segkit.
+PREFIX ?= $(HOME)/.local
+install: build
+	install -Dm755 target/release/segkit "$(PREFIX)/bin/segkit"
+	install -Dm755 target/release/deps/libsegkit_trainer_plugin.so "$(PREFIX)/lib/segkit/libsegkit_trainer_plugin.so"
+	@echo "installed $(PREFIX)/bin/segkit and $(PREFIX)/lib/segkit/libsegkit_trainer_plugin.so"
 
 # The demo: synthetic labelme data → every pipeline stage that exists → prints what it made.
 demo: build

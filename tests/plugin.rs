@@ -152,3 +152,56 @@ fn ctrl_c_stops_training_cleanly_inside_the_plugin() {
     let after = std::fs::read_to_string(&metrics).unwrap().lines().count();
     assert_eq!(after, done + 1);
 }
+
+/// `make install` puts the binary in PREFIX/bin and the plugin in PREFIX/lib/segkit; a
+/// symlinked binary (~/.local/bin/segkit → target/release/segkit) finds the plugin of the
+/// file it points to.
+#[test]
+fn installed_and_symlinked_binaries_find_the_plugin() {
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_segkit"));
+    let plugin = built
+        .parent()
+        .unwrap()
+        .join("deps")
+        .join("libsegkit_trainer_plugin.so");
+    assert!(
+        plugin.is_file(),
+        "cargo left no plugin at {}",
+        plugin.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("prefix");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(prefix.join("lib/segkit")).unwrap();
+    std::fs::copy(&built, prefix.join("bin/segkit")).unwrap();
+    std::os::unix::fs::symlink(
+        &plugin,
+        prefix.join("lib/segkit/libsegkit_trainer_plugin.so"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("links")).unwrap();
+    std::os::unix::fs::symlink(&built, dir.path().join("links/segkit")).unwrap();
+    for exe in [prefix.join("bin/segkit"), dir.path().join("links/segkit")] {
+        let out = std::process::Command::new(&exe)
+            .args(["sweep", "--help"])
+            .env_remove("SEGKIT_TRAINER_PLUGIN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains("Usage: segkit sweep"),
+            "{}: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Without the plugin next to it, the installed binary says where it looked.
+    std::fs::remove_file(prefix.join("lib/segkit/libsegkit_trainer_plugin.so")).unwrap();
+    let out = std::process::Command::new(prefix.join("bin/segkit"))
+        .args(["sweep", "--help"])
+        .env_remove("SEGKIT_TRAINER_PLUGIN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("lib/segkit"), "{err}");
+}
