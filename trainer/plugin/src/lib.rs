@@ -56,7 +56,8 @@ enum Command {
 }
 
 /// Parse `args` (`argv[0]` first, then the subcommand) and run the command; returns the
-/// process exit status: 0 done, 1 failed (the error is printed once to stderr), 2 bad usage.
+/// process exit status: 0 done, 1 failed (the error is printed once to stderr), 2 bad usage,
+/// 130 stopped by Ctrl-C (after a clean stop and its summary line).
 pub fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -80,12 +81,27 @@ where
     };
     match result {
         Ok(()) => 0,
+        // The summary line already said what was kept and how to continue.
+        Err(err) if err.is::<Interrupted>() => 130,
         Err(err) => {
             eprintln!("error: {err:#}");
             1
         }
     }
 }
+
+/// A command stopped by Ctrl-C after writing what it finished: exit status 130 (the shell's
+/// code for SIGINT), so `segkit train … && segkit report …` stops there too.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// The C entry points. `unsafe` is confined here: reading the `argv` the binary hands over.
 #[allow(unsafe_code)]

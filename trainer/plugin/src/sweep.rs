@@ -91,6 +91,9 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
             path.display()
         ),
     }
+    if result.stop == LrFindStop::Interrupted {
+        return Err(crate::Interrupted.into());
+    }
     Ok(())
 }
 
@@ -245,6 +248,9 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+    }
+    if outcome.interrupted {
+        return Err(crate::Interrupted.into());
     }
     Ok(())
 }

@@ -182,6 +182,9 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
             outcome.run.display()
         ),
     }
+    if outcome.stop == StopReason::Interrupted {
+        return Err(crate::Interrupted.into());
+    }
     Ok(())
 }
 
