@@ -8,6 +8,10 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 
+// Why not the system allocator: see the mimalloc line in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Segment defects and structures in small image datasets.
 ///
 /// labelme JSON → pixel-exact VOC masks → curation → augmentation → UNet training →
