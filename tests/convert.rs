@@ -14,6 +14,22 @@ mod segkit_labelme_read {
     pub use segkit_labelme::dataset::{read_index_png, Dataset};
 }
 
+/// `segkit convert INPUT OUT EXTRA…` run in `dir`; must succeed.
+fn convert_ok(dir: &Path, input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    run_ok(dir, &convert_args(input, out, extra))
+}
+
+/// `segkit convert INPUT OUT EXTRA…` run in `dir`; must fail; returns stderr.
+fn convert_err(dir: &Path, input: &Path, out: &Path, extra: &[&str]) -> String {
+    run_err(dir, &convert_args(input, out, extra))
+}
+
+fn convert_args<'a>(input: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["convert", input.to_str().unwrap(), out.to_str().unwrap()];
+    v.extend_from_slice(extra);
+    v
+}
+
 fn examples() -> PathBuf {
     shared_data().join("labelme-examples")
 }
@@ -61,15 +77,11 @@ fn semantic_examples_match_the_oracle_and_labelme2voc() {
     let src = examples().join("semantic_segmentation");
     let out = tmp.path().join("voc");
     let labels = src.join("labels.txt");
-    run_ok(
+    convert_ok(
         tmp.path(),
-        &[
-            "convert",
-            src.join("data_annotated").to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-        ],
+        &src.join("data_annotated"),
+        &out,
+        &["--labels", labels.to_str().unwrap()],
     );
     let ds = Dataset::open(&out).unwrap();
     assert_eq!(ds.manifest.images.len(), 3);
@@ -131,12 +143,11 @@ fn semantic_examples_match_the_oracle_and_labelme2voc() {
 fn convert_instance_examples(dir: &Path) -> PathBuf {
     let src = examples().join("instance_segmentation");
     let out = dir.join("voc");
-    run_ok(
+    convert_ok(
         dir,
+        &src.join("data_annotated"),
+        &out,
         &[
-            "convert",
-            src.join("data_annotated").to_str().unwrap(),
-            out.to_str().unwrap(),
             "--labels",
             src.join("labels.txt").to_str().unwrap(),
             "--instances",
@@ -176,16 +187,7 @@ fn primitives_give_the_documented_class_counts() {
     let src = examples().join("primitives");
     let out = tmp.path().join("ds");
     let labels = "__ignore__,_background_,rectangle,circle,polygon,line,point,line_strip,octagon";
-    run_ok(
-        tmp.path(),
-        &[
-            "convert",
-            src.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            labels,
-        ],
-    );
+    convert_ok(tmp.path(), &src, &out, &["--labels", labels]);
     let ds = Dataset::open(&out).unwrap();
     let e = &ds.manifest.images[0];
     let counts: Vec<(u32, u64)> = e.class_pixels.iter().map(|(k, v)| (*k, *v)).collect();
@@ -224,15 +226,11 @@ fn unet_pytorch_cat_mask_is_reproduced_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = shared_data().join("unet-pytorch/datasets");
     let out = tmp.path().join("ds");
-    run_ok(
+    convert_ok(
         tmp.path(),
-        &[
-            "convert",
-            data.join("before").to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            "_background_,cat,dog",
-        ],
+        &data.join("before"),
+        &out,
+        &["--labels", "_background_,cat,dog"],
     );
     let ours = read_index_png(&out.join("SegmentationClass/1.png")).unwrap();
     let theirs = read_index_png(&data.join("SegmentationClass/1.png")).unwrap();
@@ -253,16 +251,7 @@ fn embedded_image_data_and_collected_labels() {
     std::fs::create_dir_all(&input).unwrap();
     std::fs::copy(&src, input.join("apc2016_obj3.json")).unwrap();
     let out = tmp.path().join("ds");
-    run_ok(
-        tmp.path(),
-        &[
-            "convert",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--mode",
-            "l",
-        ],
-    );
+    convert_ok(tmp.path(), &input, &out, &["--mode", "l"]);
     let ds = Dataset::open(&out).unwrap();
     let names = ds.manifest.class_names();
     assert_eq!(names[0], "_background_");
@@ -390,28 +379,16 @@ fn one_bad_file_does_not_stop_the_others() {
     );
 
     // the output is not empty now: refused without --force, replaced with it
-    let err = run_err(
-        tmp.path(),
-        &[
-            "convert",
-            input.join("好.json").to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-    );
+    let err = convert_err(tmp.path(), &input.join("好.json"), &out, &[]);
     assert!(
         err.contains("not empty") && err.contains("--force"),
         "{err}"
     );
-    run_ok(
+    convert_ok(
         tmp.path(),
-        &[
-            "convert",
-            input.join("好.json").to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--force",
-            "--alias",
-            "划痕=scratch",
-        ],
+        &input.join("好.json"),
+        &out,
+        &["--force", "--alias", "划痕=scratch"],
     );
     assert_eq!(Dataset::open(&out).unwrap().manifest.images.len(), 1);
     assert!(
@@ -420,16 +397,11 @@ fn one_bad_file_does_not_stop_the_others() {
     );
 
     // --strict stops at the first problem
-    let err = run_err(
+    let err = convert_err(
         tmp.path(),
-        &[
-            "convert",
-            input.to_str().unwrap(),
-            tmp.path().join("s").to_str().unwrap(),
-            "--strict",
-            "--alias",
-            "划痕=scratch",
-        ],
+        &input,
+        &tmp.path().join("s"),
+        &["--strict", "--alias", "划痕=scratch"],
     );
     assert!(err.contains("--strict"), "{err}");
 }
@@ -448,15 +420,11 @@ fn unknown_labels_are_listed_with_their_files() {
         &ann("a.png", 12, 12, shape("scratch")),
     );
     let out = tmp.path().join("ds");
-    let err = run_err(
+    let err = convert_err(
         tmp.path(),
-        &[
-            "convert",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            "_background_,scratch",
-        ],
+        &input,
+        &out,
+        &["--labels", "_background_,scratch"],
     );
     assert!(
         err.contains("\"crack\" in b.json") && err.contains("\"dent\" in a.json"),
@@ -467,17 +435,11 @@ fn unknown_labels_are_listed_with_their_files() {
         .map(|d| d.flatten().collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
-    run_ok(
+    convert_ok(
         tmp.path(),
-        &[
-            "convert",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            "_background_,scratch",
-            "--unknown",
-            "ignore",
-        ],
+        &input,
+        &out,
+        &["--labels", "_background_,scratch", "--unknown", "ignore"],
     );
     let ds = Dataset::open(&out).unwrap();
     assert_eq!(mask(&ds.mask_path("a"))[2 * 12 + 2], 255);
