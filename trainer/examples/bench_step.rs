@@ -9,23 +9,12 @@
 //!
 //! Usage: bench_step [--threads N] [--steps N] [--infer N] [--arch unet|unet-vgg16]
 
-use segkit_trainer::config::{
-    Head, LossConfig, ModelConfig, Norm, OptimConfig, OptimKind, Schedule, Upsample, Weights,
-};
-use segkit_trainer::infer::{self, Tiling};
-use segkit_trainer::loss::Loss;
-use segkit_trainer::model::Net;
-use segkit_trainer::optim::Optimizer;
-use tch::{nn, Device, Kind, Tensor};
+mod common;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::arg;
+use segkit_trainer::infer::{self, Tiling};
+use segkit_trainer::model::Net;
+use tch::{nn, Device, Kind, Tensor};
 
 fn arch_arg() -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -42,20 +31,7 @@ fn main() {
     let (batch, size) = (arg("--batch", 2) as i64, arg("--size", 256) as i64);
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
-    let cfg = ModelConfig {
-        arch: arch_arg(),
-        normalize: segkit_trainer::config::Normalize::Dataset,
-        pretrained: None,
-        base: 32,
-        depth: 4,
-        up: Upsample::Bilinear,
-        norm: Norm::Group,
-        head: Head::Softmax,
-        num_classes: 2,
-        class_names: vec!["_background_".into(), "defect".into()],
-        mean: [0.5; 3],
-        std: [0.25; 3],
-    };
+    let cfg = common::model_config(&arch_arg());
     let vs = nn::VarStore::new(Device::Cpu);
     let net = Net::new(&vs.root(), &cfg, None).expect("model");
     let infer_images = arg("--infer", 0);
@@ -82,37 +58,8 @@ fn main() {
         );
         return;
     }
-    let loss_cfg = LossConfig {
-        name: "ce+dice".into(),
-        class_weights: Weights::List(vec![0.5, 5.0]),
-        dice_background: false,
-        smooth: 1.0,
-        focal_gamma: 2.0,
-        focal_alpha: vec![],
-        tversky_alpha: 0.3,
-        tversky_beta: 0.7,
-    };
-    let loss_fn = Loss::new(&loss_cfg, Head::Softmax, 2, &[0.5, 5.0], Device::Cpu).expect("loss");
-    let mut opt = Optimizer::new(
-        &vs,
-        &OptimConfig {
-            name: OptimKind::Adamw,
-            lr: 1e-3,
-            weight_decay: 1e-4,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
-            momentum: 0.9,
-            nesterov: false,
-            schedule: Schedule::Constant,
-            warmup_steps: 0,
-            step_epochs: 1,
-            step_gamma: 0.1,
-            poly_power: 0.9,
-            min_lr: 0.0,
-            accum_steps: 1,
-            clip_grad_norm: 0.0,
-        },
-    );
+    let loss_fn = common::loss();
+    let mut opt = common::optimizer(&vs);
     let x = Tensor::randn([batch, 3, size, size], (Kind::Float, Device::Cpu));
     let y = Tensor::rand([batch, size, size], (Kind::Float, Device::Cpu))
         .gt(0.9)
