@@ -90,14 +90,14 @@ def ce_dice(logits, target, weights):
     return ce + (1 - dice[1:].mean())
 
 
-def step(args):
+def time_steps(net, args, default_steps):
+    """Median seconds of a training step (forward + CE+Dice + backward + AdamW) of `net` on a
+    random batch; the same work as segkit's bench_step. Also used by vgg_torch.py."""
     threads = int(args[args.index("--threads") + 1]) if "--threads" in args else 2
-    steps = int(args[args.index("--steps") + 1]) if "--steps" in args else 10
+    steps = int(args[args.index("--steps") + 1]) if "--steps" in args else default_steps
     batch = int(args[args.index("--batch") + 1]) if "--batch" in args else 2
     size = int(args[args.index("--size") + 1]) if "--size" in args else 256
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    net = UNet()
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     x = torch.randn(batch, 3, size, size)
@@ -115,6 +115,11 @@ def step(args):
             times.append(time.perf_counter() - t)
     times.sort()
     print(json.dumps({"median_step_s": times[len(times) // 2], "threads": threads}))
+
+
+def step(args):
+    torch.manual_seed(0)
+    time_steps(UNet(), args, 10)
 
 
 class CropDataset(torch.utils.data.Dataset):

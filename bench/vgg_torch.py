@@ -19,12 +19,14 @@ Uses:
 """
 import json
 import sys
-import time
 from typing import List
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The training step timed is train_torch.py's (same loss, optimizer and batch), on this model.
+from train_torch import time_steps
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
@@ -142,41 +144,9 @@ def make_weights(args):
     print(json.dumps({"tensors": len(state), "logits_abs_max": float(logits.abs().max())}))
 
 
-def ce_dice(logits, target, weights):
-    ce = F.cross_entropy(logits, target, weight=weights, ignore_index=255)
-    valid = (target != 255).unsqueeze(1).float()
-    clean = torch.where(target == 255, torch.zeros_like(target), target)
-    p = logits.softmax(1) * valid
-    g = F.one_hot(clean, logits.shape[1]).permute(0, 3, 1, 2).float() * valid
-    tp = (p * g).sum((0, 2, 3))
-    dice = (2 * tp + 1) / (p.sum((0, 2, 3)) + g.sum((0, 2, 3)) + 1)
-    return ce + (1 - dice[1:].mean())
-
-
 def step(args):
-    threads = arg(args, "--threads", 2)
-    steps = arg(args, "--steps", 5)
-    batch = arg(args, "--batch", 2)
-    size = arg(args, "--size", 256)
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = UnetVgg16(2).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    x = torch.randn(batch, 3, size, size)
-    y = (torch.rand(batch, size, size) > 0.9).long()
-    w = torch.tensor([0.5, 5.0])
-    times = []
-    for i in range(steps + 2):
-        t = time.perf_counter()
-        opt.zero_grad()
-        loss = ce_dice(net(x), y, w)
-        loss.backward()
-        opt.step()
-        loss.item()
-        if i >= 2:  # warm-up steps excluded, as on the segkit side
-            times.append(time.perf_counter() - t)
-    times.sort()
-    print(json.dumps({"median_step_s": times[len(times) // 2], "threads": threads}))
+    time_steps(UnetVgg16(2), args, 5)
 
 
 class Tiny(nn.Module):
