@@ -1,7 +1,5 @@
 //! Errors of this crate; every variant names the file or pipeline it is about.
 
-use std::path::PathBuf;
-
 /// What went wrong while loading a pipeline or augmenting a sample or dataset.
 #[derive(Debug, thiserror::Error)]
 pub enum AugmentError {
@@ -16,23 +14,9 @@ pub enum AugmentError {
     /// A sample's buffers do not match its size.
     #[error("invalid sample: {0}")]
     Shape(String),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A file's content is not usable (an image that does not decode, a mask of another size).
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The dataset folder contract was not met.
+    /// A file could not be read or written, or its content is not usable (an image that does
+    /// not decode, a mask of another size, a missing split): the same error, naming the
+    /// file, as the dataset crate's.
     #[error(transparent)]
     Dataset(#[from] segkit_labelme::dataset::DatasetError),
 }

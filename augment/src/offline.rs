@@ -12,9 +12,10 @@ use segkit_labelme::dataset::{
     write_split, Dataset, HistoryEntry, ImageEntry, MaskEncoding,
 };
 
-use crate::error::{AugmentError, Result};
+use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::sample::Sample;
+use segkit_labelme::dataset::DatasetError;
 
 /// What to augment and how.
 #[derive(Debug, Clone)]
@@ -55,18 +56,23 @@ pub fn augmented_stem(stem: &str, k: usize) -> String {
 /// is named and it exists, else every image.
 pub fn selected_stems(src: &Dataset, split: Option<&str>) -> Result<Vec<String>> {
     Ok(match split {
-        Some(name) => src.split(name)?.ok_or_else(|| AugmentError::Invalid {
-            path: src
-                .root
-                .join(dataset::SPLITS_DIR)
-                .join(format!("{name}.txt")),
-            message: format!("split {name:?} does not exist"),
-        })?,
+        Some(name) => named_split(src, name)?,
         None => match src.split("train")? {
             Some(s) => s,
             None => src.manifest.images.iter().map(|e| e.stem.clone()).collect(),
         },
     })
+}
+
+/// The stems of split `name`; an error naming the split file when there is none.
+pub(crate) fn named_split(src: &Dataset, name: &str) -> Result<Vec<String>> {
+    let file = src
+        .root
+        .join(dataset::SPLITS_DIR)
+        .join(format!("{name}.txt"));
+    Ok(src
+        .split(name)?
+        .ok_or_else(|| DatasetError::invalid(file, format!("split {name:?} does not exist")))?)
 }
 
 /// Write a new dataset at `out` from `src`: the originals (unless told not to) plus
@@ -86,10 +92,11 @@ pub fn augment_dataset(
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(AugmentError::Invalid {
-            path: out.to_path_buf(),
-            message: "output folder exists and is not empty; choose a new folder".into(),
-        });
+        return Err(DatasetError::invalid(
+            out.to_path_buf(),
+            "output folder exists and is not empty; choose a new folder",
+        )
+        .into());
     }
     let m = &src.manifest;
     let selected = selected_stems(src, opts.split.as_deref())?;
@@ -105,13 +112,14 @@ pub fn augment_dataset(
         for k in 0..opts.copies {
             let s = augmented_stem(&e.stem, k);
             if existing.contains(s.as_str()) {
-                return Err(AugmentError::Invalid {
-                    path: src.root.join("dataset.json"),
-                    message: format!(
+                return Err(DatasetError::invalid(
+                    src.root.join("dataset.json"),
+                    format!(
                         "stem {s:?} already exists, so copy {k} of {:?} would overwrite it",
                         e.stem
                     ),
-                });
+                )
+                .into());
             }
         }
     }
@@ -200,10 +208,7 @@ fn split_names(root: &Path) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| AugmentError::Io {
-            path: dir.clone(),
-            source: e,
-        })?
+        .map_err(|e| DatasetError::io(dir.clone(), e))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let p = e.path();
@@ -220,10 +225,7 @@ fn copy_original(src: &Dataset, out: &Path, e: &ImageEntry) -> Result<()> {
     let copy = |rel: &Path| -> Result<()> {
         let from = src.root.join(rel);
         if from.exists() {
-            let bytes = std::fs::read(&from).map_err(|err| AugmentError::Io {
-                path: from.clone(),
-                source: err,
-            })?;
+            let bytes = std::fs::read(&from).map_err(|err| DatasetError::io(from.clone(), err))?;
             atomic_write(&out.join(rel), &bytes)?;
         }
         Ok(())
@@ -238,33 +240,27 @@ fn copy_original(src: &Dataset, out: &Path, e: &ImageEntry) -> Result<()> {
 pub(crate) fn load_sample(src: &Dataset, e: &ImageEntry) -> Result<Sample> {
     let path = src.image_path(e);
     let img = image::ImageReader::open(&path)
-        .map_err(|err| AugmentError::Io {
-            path: path.clone(),
-            source: err,
-        })?
+        .map_err(|err| DatasetError::io(path.clone(), err))?
         .with_guessed_format()
-        .map_err(|err| AugmentError::Io {
-            path: path.clone(),
-            source: err,
-        })?
+        .map_err(|err| DatasetError::io(path.clone(), err))?
         .decode()
-        .map_err(|err| AugmentError::Invalid {
-            path: path.clone(),
-            message: format!("cannot decode image: {err}"),
+        .map_err(|err| {
+            DatasetError::invalid(path.clone(), format!("cannot decode image: {err}"))
         })?;
     let mask_path = src.mask_path(&e.stem);
     let mask = dataset::read_index_png(&mask_path)?;
     if (mask.width, mask.height) != (img.width(), img.height()) {
-        return Err(AugmentError::Invalid {
-            path: mask_path,
-            message: format!(
+        return Err(DatasetError::invalid(
+            mask_path,
+            format!(
                 "mask is {}x{} but its image is {}x{}",
                 mask.width,
                 mask.height,
                 img.width(),
                 img.height()
             ),
-        });
+        )
+        .into());
     }
     let gray = matches!(
         img,

@@ -9,12 +9,13 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::elastic::{elastic, Elastic};
-use crate::error::{AugmentError, Result};
+use crate::error::Result;
 use crate::geometric;
 use crate::photometric as photo;
 use crate::rng::{sample_rng, SampleRng};
 use crate::sample::Sample;
 use crate::warp::{self, Border, Fill, Interp, Mat, Resample};
+use segkit_labelme::dataset::DatasetError;
 use segkit_labelme::dataset::IGNORE_INDEX;
 
 /// A closed range `[lo, hi]` a parameter is drawn from, uniformly.
@@ -176,10 +177,8 @@ impl Pipeline {
     /// Load a pipeline file: `.json` is read as JSON, anything else as TOML.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| AugmentError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| DatasetError::io(path.to_path_buf(), e))?;
         let origin = path.display().to_string();
         if path
             .extension()

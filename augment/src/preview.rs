@@ -6,9 +6,10 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 use segkit_labelme::dataset::{self, atomic_write_with, Dataset};
 
-use crate::error::{AugmentError, Result};
+use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::sample::Sample;
+use segkit_labelme::dataset::DatasetError;
 
 /// What the preview shows.
 #[derive(Debug, Clone)]
@@ -47,20 +48,11 @@ pub fn preview_grid(
     out: &Path,
 ) -> Result<(u32, u32)> {
     let stems: Vec<String> = match &opts.split {
-        Some(name) => src.split(name)?.ok_or_else(|| AugmentError::Invalid {
-            path: src
-                .root
-                .join(dataset::SPLITS_DIR)
-                .join(format!("{name}.txt")),
-            message: format!("split {name:?} does not exist"),
-        })?,
+        Some(name) => crate::offline::named_split(src, name)?,
         None => src.manifest.images.iter().map(|e| e.stem.clone()).collect(),
     };
     if stems.is_empty() || opts.samples == 0 {
-        return Err(AugmentError::Invalid {
-            path: src.root.clone(),
-            message: "no images to preview".into(),
-        });
+        return Err(DatasetError::invalid(src.root.clone(), "no images to preview").into());
     }
     let entries = src.entries(&stems)?;
     let position: std::collections::BTreeMap<&str, usize> = src
