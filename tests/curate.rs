@@ -1099,3 +1099,448 @@ fn bad_files_are_named_and_do_not_stop_the_others() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+// ---- object masks (SegmentationObject/) through filter, remap, crop and split --only ----
+
+/// `segkit convert --instances` of labelme's instance_segmentation example (three VOC
+/// photos, 20 classes) into `dir/name`: a dataset whose images all have object masks.
+fn convert_instances(dir: &Path, name: &str) -> PathBuf {
+    let src = shared_data().join("labelme-examples/instance_segmentation");
+    let out = dir.join(name);
+    run_ok(
+        dir,
+        &[
+            "convert",
+            src.join("data_annotated").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            src.join("labels.txt").to_str().unwrap(),
+            "--instances",
+            "--no-viz",
+        ],
+    );
+    out
+}
+
+/// What each derived image should be, computed by numpy + Pillow from the input masks, the
+/// way a user would write it; `cases` are JSON objects with `cls`, `obj` (input class and
+/// object mask), `op` (`filter`: `min_area`, `per_class` {class id: px}, `fill`; `remap`:
+/// `lut` (new value per old value); `crop`: `x`, `y`, `w`, `h`), `got_obj` (the derived
+/// object mask, for its mode) and `out` (a path prefix: the expected masks are written to
+/// `out.cls` and `out.obj` as raw bytes). Returns, per case, the instances of the expected
+/// masks (one per object id on some class: majority class, ties to the lower id) and the
+/// derived object mask's PIL mode.
+fn numpy_expect(cases: &[Value]) -> Vec<Value> {
+    const SCRIPT: &str = r#"
+import json, sys
+import numpy as np
+from PIL import Image
+
+def objects(cls, obj):
+    inst = []
+    for i in range(1, 255):
+        m = obj == i
+        if not m.any():
+            continue
+        votes = np.bincount(cls[m], minlength=256)[1:255]
+        if votes.max() == 0:
+            continue
+        ys, xs = np.nonzero(m)
+        inst.append({"class": int(votes.argmax()) + 1, "area": int(m.sum()),
+                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                              int(ys.max() - ys.min() + 1)]})
+    return inst
+
+out = []
+for case in json.load(open(sys.argv[1])):
+    cls = np.array(Image.open(case["cls"]))
+    obj = np.array(Image.open(case["obj"]))
+    op = case["op"]
+    if op == "filter":
+        removed = []
+        for i in range(1, 255):
+            m = obj == i
+            if not m.any():
+                continue
+            votes = np.bincount(cls[m], minlength=256)[1:255]
+            if votes.max() == 0:
+                continue
+            c = int(votes.argmax()) + 1
+            if m.sum() < case["per_class"].get(str(c), case["min_area"]):
+                removed.append(m)
+        for m in removed:
+            cls[m & (cls != 0) & (cls != 255)] = case["fill"]
+            obj[m] = 0
+    elif op == "remap":
+        lut = np.array(case["lut"], dtype=np.int64)
+        new = lut[cls]
+        assert (new >= 0).all()
+        obj[((new == 0) & (cls != 0)) | ((new == 255) & (cls != 255))] = 0
+        cls = new.astype(np.uint8)
+    elif op == "crop":
+        x, y, w, h = case["x"], case["y"], case["w"], case["h"]
+        def cut(a):
+            c = np.full((h, w), 255, dtype=np.uint8)
+            part = a[y:y + h, x:x + w]
+            c[:part.shape[0], :part.shape[1]] = part
+            return c
+        cls, obj = cut(cls), cut(obj)
+    elif op != "copy":
+        raise SystemExit("unknown op " + op)
+    open(case["out"] + ".cls", "wb").write(np.ascontiguousarray(cls, dtype=np.uint8).tobytes())
+    open(case["out"] + ".obj", "wb").write(np.ascontiguousarray(obj, dtype=np.uint8).tobytes())
+    out.append({"instances": objects(cls, obj), "mode": Image.open(case["got_obj"]).mode})
+print(json.dumps(out))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("cases.json");
+    fs::write(&job, serde_json::to_vec(cases).unwrap()).unwrap();
+    let out = std::process::Command::new(common::oracle_python())
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&job)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Check every image of the derived dataset `out` against numpy: `case(entry)` names the
+/// input image (stem) and the operation. Class and object masks must equal numpy's, the
+/// object masks be P mode, `instances` be numpy's objects and `class_pixels` the class
+/// mask's counts. Returns the expected object masks by output stem.
+fn check_objects_against_numpy(
+    src: &Path,
+    out: &Path,
+    case: impl Fn(&ImageEntry) -> (String, Value),
+) -> BTreeMap<String, Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = Dataset::open(out).unwrap();
+    assert!(!ds.manifest.images.is_empty(), "{}", out.display());
+    let layer = |root: &Path, l: &str, stem: &str| root.join(format!("{l}/{stem}.png"));
+    let cases: Vec<Value> = ds
+        .manifest
+        .images
+        .iter()
+        .map(|e| {
+            let (from, mut c) = case(e);
+            c["cls"] = layer(src, "SegmentationClass", &from)
+                .to_str()
+                .unwrap()
+                .into();
+            c["obj"] = layer(src, "SegmentationObject", &from)
+                .to_str()
+                .unwrap()
+                .into();
+            c["got_obj"] = layer(out, "SegmentationObject", &e.stem)
+                .to_str()
+                .unwrap()
+                .into();
+            c["out"] = tmp.path().join(&e.stem).to_str().unwrap().into();
+            c
+        })
+        .collect();
+    let want = numpy_expect(&cases);
+    let mut objects = BTreeMap::new();
+    for (e, want) in ds.manifest.images.iter().zip(&want) {
+        let cls = read_index_png(&layer(out, "SegmentationClass", &e.stem)).unwrap();
+        let obj = read_index_png(&layer(out, "SegmentationObject", &e.stem)).unwrap();
+        let want_cls = fs::read(tmp.path().join(format!("{}.cls", e.stem))).unwrap();
+        let want_obj = fs::read(tmp.path().join(format!("{}.obj", e.stem))).unwrap();
+        assert_eq!((obj.width, obj.height), (e.width, e.height), "{}", e.stem);
+        assert!(cls.data == want_cls, "{}: class mask differs", e.stem);
+        assert!(obj.data == want_obj, "{}: object mask differs", e.stem);
+        assert_eq!(want["mode"], "P", "{}", e.stem);
+        assert_eq!(
+            serde_json::to_value(&e.instances).unwrap(),
+            want["instances"],
+            "{}",
+            e.stem
+        );
+        assert_eq!(
+            e.class_pixels,
+            segkit_labelme::dataset::count_values(&cls.data),
+            "{}",
+            e.stem
+        );
+        objects.insert(e.stem.clone(), want_obj);
+    }
+    objects
+}
+
+/// Object ids present in a mask (1..=254).
+fn ids_in(mask: &[u8]) -> BTreeSet<u8> {
+    mask.iter()
+        .copied()
+        .filter(|&v| v != 0 && v != 255)
+        .collect()
+}
+
+#[test]
+fn object_masks_survive_filter_remap_crop_and_only() {
+    let t = tempfile::tempdir().unwrap();
+    let src = convert_instances(t.path(), "voc");
+    let before = snapshot(&src);
+    let input = Dataset::open(&src).unwrap();
+    let class_id = |name: &str| {
+        input
+            .manifest
+            .classes
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .id
+    };
+    let (person, bottle, bus) = (class_id("person"), class_id("bottle"), class_id("bus"));
+    let obj_of = |root: &Path, stem: &str| {
+        read_index_png(&root.join(format!("SegmentationObject/{stem}.png")))
+            .unwrap()
+            .data
+    };
+
+    // filter: objects below 1000 px (the bottle, the small person), persons below 12000 px
+    // (two of the three touching people: one component of the class mask, which a
+    // component filter would keep whole) and buses below 20000 px become ignore
+    run_ok(
+        t.path(),
+        &[
+            "filter",
+            "voc",
+            "filtered",
+            "--min-area",
+            "1000",
+            "--per-class",
+            "person=12000",
+            "--per-class",
+            "bus=20000",
+            "--action",
+            "ignore",
+        ],
+    );
+    let per_class = serde_json::json!({ person.to_string(): 12000, bus.to_string(): 20000 });
+    let filtered = t.path().join("filtered");
+    check_objects_against_numpy(&src, &filtered, |e| {
+        let op = serde_json::json!({"op": "filter", "min_area": 1000, "per_class": per_class,
+                                    "fill": 255});
+        (e.stem.clone(), op)
+    });
+    let out = Dataset::open(&filtered).unwrap();
+    let kinds = |ds: &Dataset, stem: &str| -> Vec<(u32, u64)> {
+        let e = ds.manifest.images.iter().find(|e| e.stem == stem).unwrap();
+        e.instances.iter().map(|i| (i.class, i.area)).collect()
+    };
+    // 2011_000006: of the four people only the 14691 px one is left, and its class pixels
+    assert_eq!(
+        kinds(&out, "2011_000006")
+            .iter()
+            .filter(|i| i.0 == person)
+            .count(),
+        1
+    );
+    assert_eq!(
+        kinds(&input, "2011_000006").len() - 3,
+        kinds(&out, "2011_000006").len()
+    );
+    assert!(kinds(&input, "2011_000003").iter().any(|i| i.0 == bottle));
+    assert!(!kinds(&out, "2011_000003").iter().any(|i| i.0 == bottle));
+    let buses = |ds: &Dataset| -> Vec<(u32, u64)> {
+        let k = kinds(ds, "2011_000025");
+        k.into_iter().filter(|i| i.0 == bus).collect()
+    };
+    assert_eq!(buses(&input).len(), 2);
+    assert_eq!(buses(&out), [(bus, 102450)]);
+    assert_eq!(
+        ids_in(&obj_of(&src, "2011_000006")).len() - 3,
+        ids_in(&obj_of(&filtered, "2011_000006")).len()
+    );
+
+    // remap: chair and sofa merged into seat (their ids kept), person dropped (its object
+    // pixels cleared)
+    run_ok(
+        t.path(),
+        &[
+            "remap",
+            "voc",
+            "remapped",
+            "--map",
+            "chair,sofa=seat",
+            "--drop",
+            "person",
+        ],
+    );
+    let remapped = t.path().join("remapped");
+    let new_names = Dataset::open(&remapped).unwrap().manifest.class_names();
+    let want_names: Vec<String> = input
+        .manifest
+        .class_names()
+        .into_iter()
+        .filter(|n| n != "person" && n != "sofa")
+        .map(|n| if n == "chair" { "seat".into() } else { n })
+        .collect();
+    assert_eq!(new_names, want_names);
+    let mut lut = vec![-1i64; 256];
+    lut[255] = 255;
+    for c in &input.manifest.classes {
+        let to = match c.name.as_str() {
+            "person" => "_background_",
+            "chair" | "sofa" => "seat",
+            n => n,
+        };
+        lut[c.id as usize] = new_names.iter().position(|n| n == to).unwrap() as i64;
+    }
+    check_objects_against_numpy(&src, &remapped, |e| {
+        (
+            e.stem.clone(),
+            serde_json::json!({"op": "remap", "lut": lut}),
+        )
+    });
+    let seat = new_names.iter().position(|n| n == "seat").unwrap() as u32;
+    let re = Dataset::open(&remapped).unwrap();
+    assert_eq!(
+        kinds(&re, "2011_000006"),
+        [(seat, 44403), (seat, 14001)],
+        "the chair and the sofa, as seats, and no person"
+    );
+
+    // crops around defects and tiles (400 px tiles of 500x375/338 photos: padded rows)
+    let crop_case = |e: &ImageEntry| {
+        let c = &e.extra["crop"];
+        let op = serde_json::json!({"op": "crop", "x": c["x"], "y": c["y"],
+                                    "w": c["width"], "h": c["height"]});
+        (c["stem"].as_str().unwrap().to_string(), op)
+    };
+    for (name, args) in [
+        ("defects", vec!["--around-defects", "--size", "128"]),
+        ("tiles", vec!["--tile", "400", "--overlap", "0.25"]),
+    ] {
+        let mut a = vec!["crop", "voc", name];
+        a.extend(args);
+        run_ok(t.path(), &a);
+        let objects = check_objects_against_numpy(&src, &t.path().join(name), crop_case);
+        // every crop has objects, and padding is ignore in the object mask too
+        assert!(objects.values().all(|o| !ids_in(o).is_empty()), "{name}");
+        if name == "tiles" {
+            let padded = Dataset::open(t.path().join(name)).unwrap();
+            let e = padded
+                .manifest
+                .images
+                .iter()
+                .find(|e| e.stem == "2011_000006_x0_y0")
+                .expect("a padded tile");
+            let o = &objects[&e.stem];
+            assert!(o[375 * 400..].iter().all(|&v| v == 255));
+        }
+    }
+
+    // split --only: object masks copied as they are
+    run_ok(
+        t.path(),
+        &[
+            "split",
+            "voc",
+            "--view",
+            "a=2011_00000*",
+            "--only",
+            "a",
+            "only",
+        ],
+    );
+    let only = t.path().join("only");
+    check_objects_against_numpy(&src, &only, |e| {
+        (e.stem.clone(), serde_json::json!({"op": "copy"}))
+    });
+    for stem in ["2011_000003", "2011_000006"] {
+        let name = format!("SegmentationObject/{stem}.png");
+        assert!(fs::read(src.join(&name)).unwrap() == fs::read(only.join(&name)).unwrap());
+    }
+    assert!(!only.join("SegmentationObject/2011_000025.png").exists());
+
+    // inputs never modified (split only tags views and writes lists in place)
+    let after = snapshot(&src);
+    for (p, bytes) in &before {
+        if !p.ends_with("dataset.json") {
+            assert!(after.get(p) == Some(bytes), "{} modified", p.display());
+        }
+    }
+}
+
+#[test]
+fn a_wrong_sized_object_mask_fails_its_image_only() {
+    let t = tempfile::tempdir().unwrap();
+    let src = convert_instances(t.path(), "voc");
+    // 2011_000025: an object mask of another size than its image (500x375)
+    let broken = src.join("SegmentationObject/2011_000025.png");
+    write_index_png(
+        &broken,
+        320,
+        240,
+        &vec![1; 320 * 240],
+        MaskEncoding::Palette,
+    )
+    .unwrap();
+    // 2011_000003: no object mask, so today's output: components of its class mask
+    fs::remove_file(src.join("SegmentationObject/2011_000003.png")).unwrap();
+    run_ok(t.path(), &["split", "voc", "--view", "all=*"]);
+
+    let runs: [&[&str]; 4] = [
+        &["filter", "voc", "filtered", "--min-area", "1000"],
+        &["remap", "voc", "remapped", "--drop", "chair"],
+        &["crop", "voc", "tiles", "--tile", "256"],
+        &["split", "voc", "--only", "all", "only"],
+    ];
+    for args in runs {
+        let name = if args[0] == "split" { args[4] } else { args[2] };
+        let err = run_err(t.path(), args);
+        let line = err
+            .lines()
+            .find(|l| l.contains("SegmentationObject/2011_000025.png"))
+            .unwrap_or_else(|| panic!("{args:?}: no line naming {}:\n{err}", broken.display()));
+        assert!(
+            line.contains("320x240") && line.contains("500x375"),
+            "{args:?}: {line}"
+        );
+        let out = t.path().join(name);
+        let ds = Dataset::open(&out).unwrap();
+        let stems: BTreeSet<String> = ds
+            .manifest
+            .images
+            .iter()
+            .map(|e| e.stem.split("_x").next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            stems,
+            BTreeSet::from(["2011_000003".to_string(), "2011_000006".to_string()]),
+            "{args:?}"
+        );
+        // nothing of the failed image was written
+        for f in walk(&out) {
+            assert!(
+                !f.to_string_lossy().contains("2011_000025"),
+                "{}",
+                f.display()
+            );
+        }
+        for e in &ds.manifest.images {
+            let obj = out.join(format!("SegmentationObject/{}.png", e.stem));
+            if e.stem.starts_with("2011_000003") {
+                assert!(!obj.exists(), "{}", obj.display());
+                let (m, w, h) = mask(&out, &e.stem);
+                let mut got: Vec<(u32, u64)> =
+                    e.instances.iter().map(|i| (i.class, i.area)).collect();
+                let mut want: Vec<(u32, u64)> = components(&m, w, h)
+                    .iter()
+                    .map(|(v, px)| (*v as u32, px.len() as u64))
+                    .collect();
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{args:?} {}", e.stem);
+            } else {
+                assert!(obj.exists(), "{}", obj.display());
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::dataset::{
     atomic_write, DatasetError, Instance, MaskEncoding, IGNORE_INDEX, OBJECTS_DIR,
@@ -34,6 +34,8 @@ pub struct ObjectInstances {
     /// One instance per object id present that lies on some class, in id order: the class,
     /// every pixel of the id, and their bounding box.
     pub instances: Vec<Instance>,
+    /// The object id of each of `instances` (same order), for callers that edit the mask.
+    pub ids: Vec<u8>,
     /// Objects on several class values (or on background only); see [`MixedObject`].
     pub mixed: Vec<MixedObject>,
 }
@@ -61,6 +63,7 @@ struct Tally {
 /// assert_eq!((o.instances[1].class, o.instances[1].area), (1, 4));
 /// assert_eq!(o.instances[1].bbox, [0, 0, 3, 2]);
 /// assert_eq!(o.mixed[0].id, 2);
+/// assert_eq!(o.ids, [1, 2]);
 /// ```
 pub fn object_instances(
     class: &[u8],
@@ -141,9 +144,15 @@ pub fn object_instances(
                 area: t.area,
                 bbox: [e[0], e[1], e[2] - e[0] + 1, e[3] - e[1] + 1],
             });
+            out.ids.push(t.id);
         }
     }
     out
+}
+
+/// `SegmentationObject/<stem>.png` under the dataset folder `root`.
+pub fn object_mask_path(root: &Path, stem: &str) -> PathBuf {
+    root.join(OBJECTS_DIR).join(format!("{stem}.png"))
 }
 
 /// Write `SegmentationObject/<stem>.png` under `root`: P mode with the VOC palette, the ids
@@ -157,7 +166,7 @@ pub fn write_object_mask(
     ids: &[u8],
     rows: Range<u32>,
 ) -> Result<(), DatasetError> {
-    let path = root.join(OBJECTS_DIR).join(format!("{stem}.png"));
+    let path = object_mask_path(root, stem);
     let png = encode_index_png(width, height, ids, rows, MaskEncoding::Palette)
         .map_err(|e| DatasetError::io(&path, e))?;
     atomic_write(&path, &png)
@@ -206,6 +215,7 @@ mod tests {
                     area: px.len() as u64,
                     bbox: [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
                 });
+                out.ids.push(id);
             }
         }
         out

@@ -215,7 +215,8 @@ pub enum Action {
 
 /// Remove label instances smaller than an area threshold; writes a new dataset.
 ///
-/// An instance is an 8-connected component of one class. Instances below --min-area pixels
+/// An instance is an 8-connected component of one class; in an image with an object mask
+/// (SegmentationObject/), one object. Instances below --min-area pixels
 /// (or the --per-class threshold) become background, or ignore (255) with --action ignore;
 /// every other instance is left exactly as it was. --drop-empty leaves out images with no
 /// foreground left. Prints what was removed per class.
@@ -297,7 +298,8 @@ pub enum DropTo {
 ///
 /// Class ids are renumbered densely (0..N-1) after the change; class_names.txt and the VOC
 /// palette follow. --value changes raw mask values first (e.g. 255=1 for binary masks saved
-/// as 0/255, which every trainer reads as "ignore").
+/// as 0/255, which every trainer reads as "ignore"). Object masks keep their ids; object
+/// pixels whose class becomes background or ignore get 0.
 ///
 /// Example:
 ///   segkit remap data/voc data/voc-lines --map "scratch,crack=line_defect" --drop dent
@@ -496,7 +498,8 @@ pub enum Format {
 /// --tile: the whole image cut into --tile squares overlapping by --overlap, the last row and
 /// column flush with the image edge; every tile with foreground is kept and a seeded
 /// --keep-empty share of background-only tiles.
-/// Images smaller than the window are padded: black in the image, 255 (ignore) in the mask.
+/// Images smaller than the window are padded: black in the image, 255 (ignore) in the class
+/// and object masks.
 /// Each crop records its photo's stem and its offset in dataset.json ("crop") and keeps the
 /// photo's `source`, so `split` keeps all crops of one photo on one side.
 /// Crops are written as lossless PNG unless --format jpeg.

@@ -7,6 +7,10 @@
 //! its source stem and offset in `dataset.json` (`"crop": {"stem", "x", "y", ...}`, offsets
 //! composed when cropping crops) so predictions can be stitched back, and keeps the `source`
 //! of its photo so that `split` keeps all crops of one photo on one side.
+//!
+//! An image with an object mask has it cut with the same windows, ids kept and padded with
+//! 255 like the class mask (ignore in both), so each crop's instances are the parts of the
+//! objects inside it. Windows are placed by the class mask in both cases.
 
 use std::fs;
 use std::io::Cursor;
@@ -17,7 +21,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::output::{derive, read_mask, Derived, ImageOut, Item, MaskOut};
+use super::output::{
+    derive, read_mask, read_objects, Derived, ImageOut, Item, MaskOut, ObjectsOut,
+};
 use super::{components, usage, Result, Tick};
 use crate::dataset::{read_rgb, Dataset, DatasetError, ImageEntry, IGNORE_INDEX};
 
@@ -216,7 +222,7 @@ pub fn defect_windows(
     out
 }
 
-/// Cut `win` out of `mask`, padding with 255 past the edges.
+/// Cut `win` out of `mask` (class or object mask), padding with 255 past the edges.
 fn cut_mask(mask: &[u8], width: u32, height: u32, win: Window) -> Vec<u8> {
     let mut out = vec![IGNORE_INDEX; win.w as usize * win.h as usize];
     let cw = (width.saturating_sub(win.x)).min(win.w) as usize;
@@ -354,6 +360,7 @@ fn crop_one(
     opts: &CropOptions,
 ) -> Result<(Vec<Item>, CropCounts), DatasetError> {
     let mask = read_mask(ds, e)?;
+    let objects = read_objects(ds, e)?.map(|(_, ids)| ids);
     let (width, height) = (e.width, e.height);
     let mut counts = CropCounts::default();
     let windows: Vec<Window> = match opts.mode {
@@ -467,6 +474,9 @@ fn crop_one(
                 ext: ext.into(),
                 image: ImageOut::Bytes(bytes),
                 mask: MaskOut::Data(m),
+                objects: objects
+                    .as_ref()
+                    .map(|o| ObjectsOut::Data(cut_mask(o, width, height, win))),
             })
         })
         .collect::<Result<_, DatasetError>>()?;

@@ -1,6 +1,8 @@
 //! Dataset curation: each operation reads a dataset folder and writes a new one (or, for
 //! [`split`], annotates one in place), recomputing `class_pixels` and `instances` from the
-//! masks it writes and appending to `history`.
+//! masks it writes and appending to `history`. Object masks (`SegmentationObject/`) go
+//! along: an image that has one keeps one, consistent with its class mask, and its
+//! instances are its objects ([`crate::objects`]).
 //!
 //! - [`stats`]: per-class pixel share, instance sizes, class weights, trap warnings.
 //! - [`filter`]: remove instances smaller than an area threshold.

@@ -1,6 +1,10 @@
 //! Writing a derived dataset: every file goes into a hidden staging folder beside `OUT`,
 //! which is renamed to `OUT` only when the manifest is complete, so a killed run never
 //! leaves a dataset that looks finished but is not.
+//!
+//! An image that has an object mask (`SegmentationObject/<stem>.png`) keeps one in every
+//! image derived from it, and the derived image's instances are its objects
+//! ([`crate::objects`]); without one they are the connected components of the class mask.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -10,9 +14,11 @@ use rayon::prelude::*;
 
 use super::{usage, Result, Tick};
 use crate::dataset::{
-    write_index_png, write_manifest, write_split, ClassInfo, Dataset, DatasetError, HistoryEntry,
-    ImageEntry, Manifest, MaskEncoding, IMAGES_DIR, MASKS_DIR, SPLITS_DIR,
+    count_values, write_index_png, write_manifest, write_split, ClassInfo, Dataset, DatasetError,
+    HistoryEntry, ImageEntry, Manifest, MaskEncoding, IMAGES_DIR, MASKS_DIR, OBJECTS_DIR,
+    SPLITS_DIR,
 };
+use crate::objects::{object_instances, object_mask_path, write_object_mask};
 
 /// Image content of one output image.
 pub(crate) enum ImageOut {
@@ -31,6 +37,15 @@ pub(crate) enum MaskOut {
     Data(Vec<u8>),
 }
 
+/// Object mask of one output image (see [`crate::objects`]).
+pub(crate) enum ObjectsOut {
+    /// Copy this object mask file byte for byte; `ids` are its pixels, already read and
+    /// checked against the image size (see [`read_objects`]).
+    Copy { src: PathBuf, ids: Vec<u8> },
+    /// Write these ids (P-mode PNG).
+    Data(Vec<u8>),
+}
+
 /// One image of the output dataset.
 pub(crate) struct Item {
     /// Entry to write; `file`, `class_pixels` and `instances` are filled in on write.
@@ -39,6 +54,8 @@ pub(crate) struct Item {
     pub ext: String,
     pub image: ImageOut,
     pub mask: MaskOut,
+    /// The object mask, when the input image has one; then `instances` are its objects.
+    pub objects: Option<ObjectsOut>,
 }
 
 /// What a derived dataset got.
@@ -86,15 +103,23 @@ pub(crate) fn check_out(input: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_item(root: &Path, item: Item) -> Result<ImageEntry, DatasetError> {
+/// Write the files of `item` under `root`, pushing each path to `written` before it is
+/// written, so that the caller can remove them if a later step fails.
+fn write_item(
+    root: &Path,
+    item: Item,
+    written: &mut Vec<PathBuf>,
+) -> Result<ImageEntry, DatasetError> {
     let Item {
         mut entry,
         ext,
         image,
         mask,
+        objects,
     } = item;
     entry.file = format!("{IMAGES_DIR}/{}.{ext}", entry.stem);
     let img_path = root.join(&entry.file);
+    written.push(img_path.clone());
     match image {
         ImageOut::Copy(src) => {
             fs::copy(&src, &img_path).map_err(|e| DatasetError::io(&src, e))?;
@@ -104,13 +129,12 @@ fn write_item(root: &Path, item: Item) -> Result<ImageEntry, DatasetError> {
         }
     }
     let mask_path = root.join(MASKS_DIR).join(format!("{}.png", entry.stem));
-    match mask {
+    written.push(mask_path.clone());
+    let (class, w, h, mask_src) = match mask {
         MaskOut::Copy(src) => {
             let m = crate::dataset::read_index_png(&src)?;
-            // One run-length pass gives both (the labeller `convert` uses).
-            (entry.class_pixels, entry.instances) =
-                crate::runs::counts_and_instances(&m.data, m.width, m.height);
             fs::copy(&src, &mask_path).map_err(|e| DatasetError::io(&src, e))?;
+            (m.data, m.width, m.height, src)
         }
         MaskOut::Data(data) => {
             write_index_png(
@@ -120,10 +144,41 @@ fn write_item(root: &Path, item: Item) -> Result<ImageEntry, DatasetError> {
                 &data,
                 MaskEncoding::Palette,
             )?;
-            (entry.class_pixels, entry.instances) =
-                crate::runs::counts_and_instances(&data, entry.width, entry.height);
+            (data, entry.width, entry.height, mask_path)
         }
+    };
+    let Some(objects) = objects else {
+        // One run-length pass gives both (the labeller `convert` uses).
+        (entry.class_pixels, entry.instances) = crate::runs::counts_and_instances(&class, w, h);
+        return Ok(entry);
+    };
+    let obj_path = object_mask_path(root, &entry.stem);
+    let (ids, src) = match objects {
+        ObjectsOut::Copy { src, ids } => (ids, Some(src)),
+        ObjectsOut::Data(ids) => (ids, None),
+    };
+    if ids.len() != class.len() {
+        let shown = src.as_deref().unwrap_or(&obj_path);
+        return Err(DatasetError::invalid(
+            shown,
+            format!(
+                "object mask has {} pixels but the class mask {} is {w}x{h}",
+                ids.len(),
+                mask_src.display()
+            ),
+        ));
     }
+    fs::create_dir_all(root.join(OBJECTS_DIR))
+        .map_err(|e| DatasetError::io(root.join(OBJECTS_DIR), e))?;
+    written.push(obj_path.clone());
+    match src {
+        Some(src) => {
+            fs::copy(&src, &obj_path).map_err(|e| DatasetError::io(&src, e))?;
+        }
+        None => write_object_mask(root, &entry.stem, w, h, &ids, 0..h)?,
+    }
+    entry.class_pixels = count_values(&class);
+    entry.instances = object_instances(&class, &ids, w, 0..h).instances;
     Ok(entry)
 }
 
@@ -178,13 +233,20 @@ pub(crate) fn derive<T: Send>(
         .images
         .par_iter()
         .map(|e| {
+            let mut written = Vec::new();
             let r = f(e).and_then(|(items, t)| {
                 let entries = items
                     .into_iter()
-                    .map(|it| write_item(root, it))
+                    .map(|it| write_item(root, it, &mut written))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((entries, t))
             });
+            if r.is_err() {
+                // a failed image leaves none of its files in the output
+                for p in &written {
+                    let _ = fs::remove_file(p);
+                }
+            }
             tick();
             r
         })
@@ -268,4 +330,29 @@ pub(crate) fn read_mask(ds: &Dataset, entry: &ImageEntry) -> Result<Vec<u8>, Dat
         ));
     }
     Ok(m.data)
+}
+
+/// Read the object mask of `entry` when the dataset has one (`SegmentationObject/<stem>.png`)
+/// and check it matches the entry's size. Returns its path and ids.
+pub(crate) fn read_objects(
+    ds: &Dataset,
+    entry: &ImageEntry,
+) -> Result<Option<(PathBuf, Vec<u8>)>, DatasetError> {
+    let path = object_mask_path(&ds.root, &entry.stem);
+    match fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(DatasetError::io(&path, e)),
+        Ok(_) => {}
+    }
+    let m = crate::dataset::read_index_png(&path)?;
+    if (m.width, m.height) != (entry.width, entry.height) {
+        return Err(DatasetError::invalid(
+            &path,
+            format!(
+                "object mask is {}x{} but its image is {}x{} in dataset.json; re-export it at image size or remove it",
+                m.width, m.height, entry.width, entry.height
+            ),
+        ));
+    }
+    Ok(Some((path, m.data)))
 }

@@ -1,11 +1,16 @@
 //! `remap`: merge, drop and renumber classes, or collapse them to defect/background.
 //!
 //! Class ids stay dense (0..N-1) after every change, so that a model's output channels,
-//! `class_names.txt` and the palette always agree.
+//! `class_names.txt` and the palette always agree. An object mask keeps its ids, except
+//! where the class under an object pixel changes to background or ignore (a dropped class,
+//! a `--value` to 0 or 255): there the object pixel becomes 0, so no object outlives its
+//! class.
 
 use std::path::Path;
 
-use super::output::{derive, ext_of, read_mask, Derived, ImageOut, Item, MaskOut};
+use super::output::{
+    derive, ext_of, read_mask, read_objects, Derived, ImageOut, Item, MaskOut, ObjectsOut,
+};
 use super::{usage, Result, Tick};
 use crate::dataset::{ClassInfo, Dataset, DatasetError, Manifest, IGNORE_INDEX};
 
@@ -130,6 +135,20 @@ fn plan(m: &Manifest, opts: &RemapOptions) -> Result<([Option<u8>; 256], Vec<Str
     Ok((lut, names))
 }
 
+/// Old values whose object pixels are cleared (set to 0): those that become background or
+/// ignore without having been it.
+fn clears(lut: &[Option<u8>; 256]) -> [bool; 256] {
+    let mut clear = [false; 256];
+    for (v, c) in clear.iter_mut().enumerate() {
+        *c = match lut[v] {
+            Some(0) => v != 0,
+            Some(IGNORE_INDEX) => v != IGNORE_INDEX as usize,
+            _ => false,
+        };
+    }
+    clear
+}
+
 /// Write a copy of `ds` to `out` with classes merged, dropped and renumbered.
 pub fn remap(
     ds: &Dataset,
@@ -153,14 +172,31 @@ pub fn remap(
             (c.name.clone(), to)
         })
         .collect();
+    let clear = clears(&lut);
     let n = ds.num_classes();
     let (derived, _) = derive(ds, out, classes.clone(), command, tick, |e| {
         let mut mask = read_mask(ds, e)?;
+        let mut objects = read_objects(ds, e)?.map(|(_, ids)| ids);
         let mut bad = [false; 256];
-        for v in mask.iter_mut() {
-            match lut[*v as usize] {
-                Some(t) => *v = t,
-                None => bad[*v as usize] = true,
+        match objects.as_mut() {
+            None => {
+                for v in mask.iter_mut() {
+                    match lut[*v as usize] {
+                        Some(t) => *v = t,
+                        None => bad[*v as usize] = true,
+                    }
+                }
+            }
+            Some(ids) => {
+                for (v, o) in mask.iter_mut().zip(ids.iter_mut()) {
+                    if clear[*v as usize] {
+                        *o = 0;
+                    }
+                    match lut[*v as usize] {
+                        Some(t) => *v = t,
+                        None => bad[*v as usize] = true,
+                    }
+                }
             }
         }
         if let Some(v) = bad.iter().position(|&b| b) {
@@ -178,6 +214,7 @@ pub fn remap(
             ext: ext_of(&e.file),
             image: ImageOut::Copy(ds.image_path(e)),
             mask: MaskOut::Data(mask),
+            objects: objects.map(ObjectsOut::Data),
         };
         Ok((vec![item], ()))
     })?;
@@ -239,6 +276,25 @@ mod tests {
         let (lut, names) = plan(&m, &o).unwrap();
         assert_eq!(names, ["_background_", "defect"]);
         assert_eq!((lut[0], lut[255]), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn objects_are_cleared_where_their_class_turns_background_or_ignore() {
+        let o = RemapOptions {
+            values: vec![(255, 0)],
+            drop: vec!["dent".into()],
+            drop_to: DropTo::Ignore,
+            maps: vec![(vec!["crack".into()], "scratch".into())],
+            ..Default::default()
+        };
+        let (lut, _) = plan(&m(), &o).unwrap();
+        let clear = clears(&lut);
+        // background stays background, scratch and crack stay classes: kept;
+        // dent → ignore and ignore → background: cleared
+        assert_eq!(&clear[..4], &[false, false, true, false]);
+        assert!(clear[255]);
+        let (lut, _) = plan(&m(), &RemapOptions::default()).unwrap();
+        assert!(!clears(&lut).iter().any(|&c| c));
     }
 
     #[test]

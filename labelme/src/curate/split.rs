@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::output::{derive, ext_of, Derived, ImageOut, Item, MaskOut};
+use super::output::{derive, ext_of, read_objects, Derived, ImageOut, Item, MaskOut, ObjectsOut};
 use super::{usage, Result, Tick};
 use crate::dataset::{
     write_manifest, write_split, Dataset, DatasetError, HistoryEntry, ImageEntry, IGNORE_INDEX,
@@ -484,8 +484,8 @@ pub fn split(ds: &mut Dataset, opts: &SplitOptions, command: &str) -> Result<Spl
     Ok(report)
 }
 
-/// Write the images tagged `view` as a new dataset at `out` (images and masks copied as they
-/// are; split lists carried over, restricted to those images).
+/// Write the images tagged `view` as a new dataset at `out` (images, masks and object masks
+/// copied as they are; split lists carried over, restricted to those images).
 pub fn only(ds: &Dataset, view: &str, out: &Path, command: &str, tick: Tick) -> Result<Derived> {
     if !ds
         .manifest
@@ -509,6 +509,7 @@ pub fn only(ds: &Dataset, view: &str, out: &Path, command: &str, tick: Tick) -> 
             ext: ext_of(&e.file),
             image: ImageOut::Copy(ds.image_path(e)),
             mask: MaskOut::Copy(mask),
+            objects: read_objects(ds, e)?.map(|(src, ids)| ObjectsOut::Copy { src, ids }),
         };
         Ok((vec![item], ()))
     })?;
