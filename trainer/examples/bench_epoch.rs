@@ -13,7 +13,7 @@ use common::arg;
 use segkit_labelme::dataset::Dataset;
 use segkit_trainer::data::{self, Augment};
 use segkit_trainer::loader::{self, EpochPlan};
-use segkit_trainer::model::UNet;
+use segkit_trainer::model::Net;
 use tch::{nn, Device, Tensor};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let train = Arc::new(data::load(&ds, &stems)?);
     let cfg = common::model_config("unet");
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = UNet::new(&vs.root(), &cfg);
+    let net = Net::new(&vs.root(), &cfg, None)?;
+    net.prefer_channels_last(&vs);
     let loss_fn = common::loss();
     let mut opt = common::optimizer(&vs);
     let plan = EpochPlan {

@@ -34,6 +34,7 @@ fn main() {
     let cfg = common::model_config(&arch_arg());
     let vs = nn::VarStore::new(Device::Cpu);
     let net = Net::new(&vs.root(), &cfg, None).expect("model");
+    net.prefer_channels_last(&vs);
     let infer_images = arg("--infer", 0);
     if infer_images > 0 {
         let tiling = Tiling {

@@ -278,6 +278,7 @@ pub fn load(path: &Path, device: Device) -> Result<Loaded> {
     };
     let mut vs = nn::VarStore::new(device);
     let net = Net::new(&vs.root(), &cfg, script.as_deref())?;
+    net.prefer_channels_last(&vs);
     copy_into(path, &mut vs, &tensors)?;
     Ok(Loaded {
         vs,

@@ -141,6 +141,7 @@ pub fn lr_find(opts: &LrFindOptions, on: &mut dyn FnMut(LrFindEvent)) -> Result<
     // its own that is dropped at the end.
     let vs = nn::VarStore::new(device);
     let net = Net::new(&vs.root(), &cfg.model, None)?;
+    net.prefer_channels_last(&vs);
     if let Some(report) = crate::weights::load_pretrained(&vs, &net, &cfg.model)? {
         for line in report.lines() {
             on(LrFindEvent::Log(&format!("pretrained: {line}")));

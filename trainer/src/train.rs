@@ -312,6 +312,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
     let last_script = run.join("checkpoints/last.pt");
     let script = (resume_state.is_some() && last_script.is_file()).then_some(last_script.as_path());
     let net = Net::new(&vs.root(), &cfg.model, script)?;
+    net.prefer_channels_last(&vs);
     if resume_state.is_none() {
         if let Some(report) = crate::weights::load_pretrained(&vs, &net, &cfg.model)? {
             for line in report.lines() {
