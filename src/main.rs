@@ -41,17 +41,35 @@ enum Command {
     Split(cmd::curate::SplitArgs),
     Crop(cmd::curate::CropArgs),
     Augment(cmd::augment::Args),
-    /// Train a segmentation model on a dataset and write a run folder (trainer plugin).
+    /// Train a segmentation model on a dataset and write a run folder.
+    ///
+    /// Runs in the trainer plugin; `segkit train --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     Train(cmd::plugin::Forward),
-    /// Evaluate a checkpoint on a dataset split (trainer plugin).
+    /// Evaluate a checkpoint on a dataset split.
+    ///
+    /// Runs in the trainer plugin; `segkit eval --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     Eval(cmd::plugin::Forward),
-    /// Predict masks for images with a checkpoint, at full resolution (trainer plugin).
+    /// Predict masks for images with a checkpoint, at full resolution.
+    ///
+    /// Runs in the trainer plugin; `segkit predict --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     Predict(cmd::plugin::Forward),
-    /// Find a learning rate: a short run with a rising rate (trainer plugin).
+    /// Find a learning rate: a short run with a rising rate.
+    ///
+    /// Runs in the trainer plugin; `segkit lr-find --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     LrFind(cmd::plugin::Forward),
-    /// Train one run per combination of a grid of settings (trainer plugin).
+    /// Train one run per combination of a grid of settings.
+    ///
+    /// Runs in the trainer plugin; `segkit sweep --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     Sweep(cmd::plugin::Forward),
-    /// Import a PyTorch state dict as a segkit checkpoint (trainer plugin).
+    /// Import a PyTorch state dict as a segkit checkpoint.
+    ///
+    /// Runs in the trainer plugin; `segkit import-weights --help` shows its options and examples.
+    #[command(verbatim_doc_comment)]
     ImportWeights(cmd::plugin::Forward),
     Report(cmd::report::ReportArgs),
     Compare(cmd::report::CompareArgs),

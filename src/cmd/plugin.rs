@@ -11,10 +11,7 @@ use std::path::PathBuf;
 /// The arguments of a trainer command, handed to the plugin as they are (so `--help` shows
 /// the plugin's full help).
 #[derive(clap::Args)]
-#[command(
-    disable_help_flag = true,
-    after_help = "Options and examples: `segkit <command> --help` (answered by the trainer plugin)."
-)]
+#[command(disable_help_flag = true)]
 pub struct Forward {
     #[arg(
         trailing_var_arg = true,
