@@ -265,16 +265,10 @@ impl UNet {
     /// Logits N×K×H×W for an input N×3×H×W of any size: padded (zeros, i.e. the mean colour
     /// after normalization) to a multiple of 2^depth and cropped back.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let ph = (self.multiple - h % self.multiple) % self.multiple;
-        let pw = (self.multiple - w % self.multiple) % self.multiple;
-        let padded;
-        let x = if ph > 0 || pw > 0 {
-            padded = x.constant_pad_nd([0, pw, 0, ph]);
-            &padded
-        } else {
-            x
-        };
+        padded_to_multiple(x, self.multiple, |x| self.forward_padded(x, train))
+    }
+
+    fn forward_padded(&self, x: &Tensor, train: bool) -> Tensor {
         let mut skips = Vec::with_capacity(self.encoder.len());
         let mut cur = self.encoder[0].forward_t(x, train);
         for enc in &self.encoder[1..] {
@@ -292,13 +286,29 @@ impl UNet {
             };
             cur = block.conv.forward_t(&Tensor::cat(&[&skip, &up], 1), train);
         }
-        let out = cur.apply(&self.head);
-        if ph > 0 || pw > 0 {
-            out.narrow(2, 0, h).narrow(3, 0, w)
-        } else {
-            out
-        }
+        cur.apply(&self.head)
     }
+}
+
+/// `f` of `x` padded with zeros (the mean colour after normalization) at the bottom and right
+/// to a multiple of `multiple` (what `multiple`-fold downsampling needs), cropped back to
+/// `x`'s height and width.
+pub(crate) fn padded_to_multiple(
+    x: &Tensor,
+    multiple: i64,
+    f: impl FnOnce(&Tensor) -> Tensor,
+) -> Tensor {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let (ph, pw) = (
+        (multiple - h % multiple) % multiple,
+        (multiple - w % multiple) % multiple,
+    );
+    if ph == 0 && pw == 0 {
+        return f(x);
+    }
+    f(&x.constant_pad_nd([0, pw, 0, ph]))
+        .narrow(2, 0, h)
+        .narrow(3, 0, w)
 }
 
 #[cfg(test)]

@@ -128,15 +128,10 @@ impl VggUNet {
 
     /// Logits N×K×H×W for an input N×3×H×W of any size.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let (ph, pw) = ((16 - h % 16) % 16, (16 - w % 16) % 16);
-        let padded;
-        let x = if ph > 0 || pw > 0 {
-            padded = x.constant_pad_nd([0, pw, 0, ph]);
-            &padded
-        } else {
-            x
-        };
+        crate::model::padded_to_multiple(x, 16, |x| self.forward_padded(x))
+    }
+
+    fn forward_padded(&self, x: &Tensor) -> Tensor {
         // The map before each pool is a skip: features[:4], [4:9], [9:16], [16:23], [23:30].
         let mut skips: Vec<Tensor> = Vec::with_capacity(5);
         let mut cur = x.shallow_clone();
@@ -157,12 +152,7 @@ impl VggUNet {
         for (up, skip) in self.up.iter().zip(&skips).rev() {
             cur = up.forward(skip, &cur);
         }
-        let out = cur.apply(&self.final_);
-        if ph > 0 || pw > 0 {
-            out.narrow(2, 0, h).narrow(3, 0, w)
-        } else {
-            out
-        }
+        cur.apply(&self.final_)
     }
 }
 
