@@ -12,4 +12,4 @@ fi
 cargo build --release -p segkit-augment --example bench
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-"$VENV/bin/python" bench/augment.py target/release/examples/bench "$WORK" "${ITERS:-200}" "${ROUNDS:-3}"
+"$VENV/bin/python" bench/augment.py "${CARGO_TARGET_DIR:-target}/release/examples/bench" "$WORK" "${ITERS:-200}" "${ROUNDS:-3}"

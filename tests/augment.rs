@@ -329,3 +329,293 @@ fn one_broken_image_does_not_stop_the_others() {
         .join("out/JPEGImages/2011_000025_aug0.png")
         .exists());
 }
+
+// ---- object masks (SegmentationObject/) through augment ----
+
+/// `segkit convert --instances` of labelme's instance_segmentation example (three VOC photos
+/// whose touching people are separate objects) into `dir/name`.
+fn convert_instances(dir: &Path, name: &str) -> PathBuf {
+    let src = shared_data().join("labelme-examples/instance_segmentation");
+    let out = dir.join(name);
+    run_ok(
+        dir,
+        &[
+            "convert",
+            src.join("data_annotated").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--labels",
+            src.join("labels.txt").to_str().unwrap(),
+            "--instances",
+            "--no-viz",
+        ],
+    );
+    out
+}
+
+/// (class mask, object mask, width, height) of `stem` in dataset `root`; the object mask must
+/// be a P-mode PNG, as VOC's.
+fn planes(root: &Path, stem: &str) -> (Vec<u8>, Vec<u8>, u32, u32) {
+    let c = dataset::read_index_png(&root.join(format!("SegmentationClass/{stem}.png"))).unwrap();
+    let obj_path = root.join(format!("SegmentationObject/{stem}.png"));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&obj_path).unwrap(),
+    ));
+    let info = decoder.read_info().unwrap();
+    assert_eq!(
+        info.info().color_type,
+        png::ColorType::Indexed,
+        "{}",
+        obj_path.display()
+    );
+    let o = dataset::read_index_png(&obj_path).unwrap();
+    assert_eq!((c.width, c.height), (o.width, o.height), "{stem}");
+    (c.data, o.data, c.width, c.height)
+}
+
+/// The eight flips and quarter turns of a `w`×`h` plane: (plane, width, height).
+fn dihedral(p: &[u8], w: u32, h: u32) -> Vec<(Vec<u8>, u32, u32)> {
+    let (w, h) = (w as usize, h as usize);
+    let mut out = Vec::new();
+    for t in 0..2 {
+        // t = 1: transposed first
+        let (tw, th) = if t == 1 { (h, w) } else { (w, h) };
+        let base: Vec<u8> = (0..tw * th)
+            .map(|i| {
+                let (x, y) = (i % tw, i / tw);
+                if t == 1 {
+                    p[x * w + y]
+                } else {
+                    p[y * w + x]
+                }
+            })
+            .collect();
+        for (fx, fy) in [(false, false), (true, false), (false, true), (true, true)] {
+            let v = (0..tw * th)
+                .map(|i| {
+                    let (x, y) = (i % tw, i / tw);
+                    let sx = if fx { tw - 1 - x } else { x };
+                    let sy = if fy { th - 1 - y } else { y };
+                    base[sy * tw + sx]
+                })
+                .collect();
+            out.push((v, tw as u32, th as u32));
+        }
+    }
+    out
+}
+
+/// The (class, object) pairs that occur in two planes.
+fn pairs(class: &[u8], ids: &[u8]) -> BTreeSet<(u8, u8)> {
+    class.iter().copied().zip(ids.iter().copied()).collect()
+}
+
+/// Augmented copies of `out` (stem, source stem).
+fn copies(out: &Path) -> Vec<(String, String)> {
+    Dataset::open(out)
+        .unwrap()
+        .manifest
+        .images
+        .iter()
+        .filter_map(|e| {
+            let from = e.extra.get("augmented_from")?.as_str()?.to_string();
+            Some((e.stem.clone(), from))
+        })
+        .collect()
+}
+
+/// dataset.json's instances of every image are the objects of its written masks.
+fn check_instances(out: &Path) {
+    for e in Dataset::open(out).unwrap().manifest.images {
+        let (c, o, w, h) = planes(out, &e.stem);
+        let want = segkit_labelme::objects::object_instances(&c, &o, w, 0..h).instances;
+        assert!(!want.is_empty(), "{}", e.stem);
+        assert_eq!(e.instances, want, "{}", e.stem);
+        assert_eq!(e.class_pixels, dataset::count_values(&c), "{}", e.stem);
+    }
+}
+
+#[test]
+fn flipped_copies_carry_their_object_masks_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let src = convert_instances(t.path(), "voc");
+    let before = snapshot(&src);
+    let pipe = t.path().join("flips.toml");
+    std::fs::write(
+        &pipe,
+        "[[transforms]]\nname = \"HorizontalFlip\"\n[[transforms]]\nname = \"VerticalFlip\"\n\
+         [[transforms]]\nname = \"Transpose\"\n[[transforms]]\nname = \"RandomBrightnessContrast\"\n",
+    )
+    .unwrap();
+    run_ok(
+        t.path(),
+        &[
+            "augment",
+            "voc",
+            "aug",
+            "--pipeline",
+            pipe.to_str().unwrap(),
+            "--copies",
+            "6",
+        ],
+    );
+    assert_eq!(snapshot(&src), before, "augment modified its input");
+    let out = t.path().join("aug");
+    let copies = copies(&out);
+    assert_eq!(copies.len(), 18);
+    let mut moves = BTreeSet::new();
+    for (stem, from) in &copies {
+        let (c0, o0, w0, h0) = planes(&src, from);
+        let (c, o, w, h) = planes(&out, stem);
+        // Both planes went through one and the same flip/transpose, exactly.
+        let k = dihedral(&c0, w0, h0)
+            .into_iter()
+            .zip(dihedral(&o0, w0, h0))
+            .position(|(cc, oo)| cc == (c.clone(), w, h) && oo == (o.clone(), w, h));
+        let k = k.unwrap_or_else(|| panic!("{stem}: not a flip of {from} in both planes"));
+        moves.insert(k);
+        // ... so each object still lies on the classes it lay on.
+        assert_eq!(pairs(&c, &o), pairs(&c0, &o0), "{stem}");
+    }
+    assert!(moves.len() >= 4, "the draws hardly vary: {moves:?}");
+    check_instances(&out);
+}
+
+#[test]
+fn warped_copies_keep_ids_on_their_classes_and_pad_them_as_ignore() {
+    let t = tempfile::tempdir().unwrap();
+    let src = convert_instances(t.path(), "voc");
+    let pipe = t.path().join("warps.toml");
+    std::fs::write(
+        &pipe,
+        r#"
+[[transforms]]
+name = "RandomRotate90"
+[[transforms]]
+name = "Affine"
+p = 1.0
+rotate = [-30, 30]
+scale = [0.7, 1.2]
+shear = [-8, 8]
+[[transforms]]
+name = "ElasticTransform"
+alpha = 40
+sigma = 6
+p = 0.5
+[[transforms]]
+name = "PadIfNeeded"
+min_height = 520
+min_width = 520
+position = "random"
+[[transforms]]
+name = "RandomCrop"
+height = 400
+width = 420
+[[transforms]]
+name = "GaussNoise"
+"#,
+    )
+    .unwrap();
+    run_ok(
+        t.path(),
+        &[
+            "augment",
+            "voc",
+            "aug",
+            "--pipeline",
+            pipe.to_str().unwrap(),
+            "--copies",
+            "4",
+        ],
+    );
+    let out = t.path().join("aug");
+    let mut padded = 0;
+    for (stem, from) in copies(&out) {
+        let (c0, o0, ..) = planes(&src, &from);
+        let (c, o, w, h) = planes(&out, &stem);
+        assert_eq!((w, h), (420, 400), "{stem}");
+        // nearest neighbour: every (class, id) pair was in the source, or is padding,
+        // which is ignore in both
+        let mut allowed = pairs(&c0, &o0);
+        allowed.insert((255, 255));
+        let got = pairs(&c, &o);
+        assert!(
+            got.is_subset(&allowed),
+            "{stem}: {:?}",
+            got.difference(&allowed)
+        );
+        // ids only where the class mask is foreground or ignore
+        for (&cv, &ov) in c.iter().zip(&o) {
+            assert!(
+                ov == 0 || ov == 255 || cv != 0,
+                "{stem}: id {ov} on background"
+            );
+        }
+        padded += c
+            .iter()
+            .zip(&o)
+            .filter(|&(&cv, &ov)| (cv, ov) == (255, 255))
+            .count();
+    }
+    assert!(
+        padded > 0,
+        "no copy was padded; the test pipeline is too gentle"
+    );
+    check_instances(&out);
+}
+
+#[test]
+fn images_without_object_masks_augment_as_before() {
+    // The same dataset with and without SegmentationObject/: the same images and class
+    // masks byte for byte (one random stream, drawn the same way), and copies of images
+    // without an object mask record connected components, not objects.
+    let t = tempfile::tempdir().unwrap();
+    convert_instances(t.path(), "with");
+    let without = convert_instances(t.path(), "without");
+    std::fs::remove_dir_all(without.join("SegmentationObject")).unwrap();
+    for name in ["with", "without"] {
+        run_ok(
+            t.path(),
+            &[
+                "augment",
+                name,
+                &format!("{name}-aug"),
+                "--copies",
+                "3",
+                "--seed",
+                "4",
+            ],
+        );
+    }
+    let a = snapshot(&t.path().join("with-aug"));
+    let b = snapshot(&t.path().join("without-aug"));
+    let same = |p: &PathBuf| {
+        p.starts_with("JPEGImages")
+            || p.starts_with("SegmentationClass")
+            || p.starts_with("SegmentationClassVisualization")
+    };
+    let pa: BTreeMap<_, _> = a.iter().filter(|(p, _)| same(p)).collect();
+    let pb: BTreeMap<_, _> = b.iter().filter(|(p, _)| same(p)).collect();
+    // 3 originals + 9 copies, each an image and a class mask; 9 overlays (copies only)
+    assert_eq!(pa.len(), 12 + 12 + 9);
+    assert_eq!(pa, pb);
+    assert_eq!(
+        a.keys()
+            .filter(|p| p.starts_with("SegmentationObject"))
+            .count(),
+        12
+    );
+    assert!(!b.keys().any(|p| p.starts_with("SegmentationObject")));
+    let out = t.path().join("without-aug");
+    for e in Dataset::open(&out).unwrap().manifest.images {
+        if e.extra.contains_key("augmented_from") {
+            let c = dataset::read_index_png(&out.join(format!("SegmentationClass/{}.png", e.stem)))
+                .unwrap();
+            assert_eq!(
+                e.instances,
+                segkit_labelme::curate::components::instances(&c.data, c.width, c.height),
+                "{}",
+                e.stem
+            );
+        }
+    }
+}

@@ -1544,3 +1544,155 @@ fn a_wrong_sized_object_mask_fails_its_image_only() {
         }
     }
 }
+
+// ---- stats on datasets with object masks ----
+
+/// (instances, area_min, area_median, area_max) of one class.
+type InstanceSummary = (u64, Option<u64>, Option<u64>, Option<u64>);
+
+/// `stats --json` of `root`: the instance summary per class id, and the whole report.
+fn stats_instances(dir: &Path, root: &Path) -> (Vec<InstanceSummary>, Value) {
+    let out = run_ok(dir, &["stats", root.to_str().unwrap(), "--json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let per_class = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["instances"].as_u64().unwrap(),
+                c["area_min"].as_u64(),
+                c["area_median"].as_u64(),
+                c["area_max"].as_u64(),
+            )
+        })
+        .collect();
+    (per_class, r)
+}
+
+/// (count, min, lower median, max) of `areas`.
+fn summary(mut areas: Vec<u64>) -> InstanceSummary {
+    areas.sort();
+    let median = (!areas.is_empty()).then(|| areas[areas.len().div_ceil(2) - 1]);
+    (
+        areas.len() as u64,
+        areas.first().copied(),
+        median,
+        areas.last().copied(),
+    )
+}
+
+#[test]
+fn stats_counts_objects_where_an_image_has_an_object_mask() {
+    let t = tempfile::tempdir().unwrap();
+    let src = convert_instances(t.path(), "voc");
+    let ds = Dataset::open(&src).unwrap();
+    let id = |name: &str| {
+        ds.manifest
+            .classes
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap()
+    };
+    let (person, sofa, bus) = (id("person"), id("sofa"), id("bus"));
+
+    // The three people of 2011_000006 touch: one connected component, three objects.
+    let (m, w, h) = mask(&src, "2011_000006");
+    let big_person_components = components(&m, w, h)
+        .into_iter()
+        .filter(|(v, px)| *v as usize == person && px.len() > 5000)
+        .count();
+    assert_eq!(big_person_components, 1);
+    let e6 = ds
+        .manifest
+        .images
+        .iter()
+        .find(|e| e.stem == "2011_000006")
+        .unwrap();
+    let big_person_objects = e6
+        .instances
+        .iter()
+        .filter(|i| i.class as usize == person && i.area > 5000)
+        .count();
+    assert_eq!(big_person_objects, 3);
+
+    // stats counts exactly what dataset.json records, class by class, areas included.
+    let (got, _) = stats_instances(t.path(), &src);
+    assert_eq!(got.len(), ds.num_classes());
+    for (c, got) in got.iter().enumerate() {
+        let areas: Vec<u64> = ds
+            .manifest
+            .images
+            .iter()
+            .flat_map(|e| &e.instances)
+            .filter(|i| i.class as usize == c)
+            .map(|i| i.area)
+            .collect();
+        let want = if c == 0 {
+            (0, None, None, None)
+        } else {
+            summary(areas)
+        };
+        assert_eq!(*got, want, "class {}", ds.manifest.classes[c].name);
+    }
+    // ... which is not what components would give: the two buses of 2011_000025 touch, the
+    // sofa of 2011_000006 is cut in four pieces by the people in front of it.
+    assert_eq!((got[bus].0, got[sofa].0), (2, 1));
+    let comps = |root: &Path, stem: &str, class: usize| {
+        let (m, w, h) = mask(root, stem);
+        components(&m, w, h)
+            .into_iter()
+            .filter(|(v, _)| *v as usize == class)
+            .map(|(_, px)| px.len() as u64)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(comps(&src, "2011_000025", bus).len(), 1);
+    assert_eq!(comps(&src, "2011_000006", sofa).len(), 4);
+
+    // An image without an object mask is counted by components, the others by objects; a
+    // broken object mask is reported by name and its image counted by components.
+    let mixed = t.path().join("mixed");
+    fs::create_dir(&mixed).unwrap();
+    for p in walk(&src) {
+        let rel = p.strip_prefix(&src).unwrap();
+        fs::create_dir_all(mixed.join(rel).parent().unwrap()).unwrap();
+        fs::copy(&p, mixed.join(rel)).unwrap();
+    }
+    fs::remove_file(mixed.join("SegmentationObject/2011_000025.png")).unwrap();
+    fs::write(
+        mixed.join("SegmentationObject/2011_000003.png"),
+        b"not a png",
+    )
+    .unwrap();
+    let before = snapshot(&mixed);
+    let (got, r) = stats_instances(t.path(), &mixed);
+    assert_eq!(snapshot(&mixed), before, "stats modified its input");
+    let errors: Vec<&str> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("SegmentationObject/2011_000003.png"),
+        "{errors:?}"
+    );
+    assert_eq!(r["images_read"], 3);
+    for (c, got) in got.iter().enumerate().skip(1) {
+        let mut areas = comps(&mixed, "2011_000025", c);
+        areas.extend(comps(&mixed, "2011_000003", c));
+        areas.extend(
+            e6.instances
+                .iter()
+                .filter(|i| i.class as usize == c)
+                .map(|i| i.area),
+        );
+        assert_eq!(
+            *got,
+            summary(areas),
+            "class {}",
+            ds.manifest.classes[c].name
+        );
+    }
+}

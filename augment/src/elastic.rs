@@ -1,5 +1,6 @@
 //! Elastic deformation (albumentations' `ElasticTransform`): random displacement fields,
-//! normalised to [-1, 1], smoothed by a Gaussian of `sigma`, scaled by `alpha`, then a remap.
+//! normalised to [-1, 1], smoothed by a Gaussian of `sigma`, scaled by `alpha`: the maps of a
+//! [`crate::warp::remap`].
 //!
 //! The smoothing is three running-sum box blurs whose combined variance matches `sigma²`
 //! (Wells, 1986): cost independent of `sigma`, where an exact kernel would be 6σ+1 taps.
@@ -7,8 +8,6 @@
 use rand::Rng;
 
 use crate::rng::SampleRng;
-use crate::sample::Sample;
-use crate::warp::{remap, Resample};
 
 /// Elastic-transform parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,12 +22,17 @@ pub struct Elastic {
     pub uniform: bool,
 }
 
-/// Deform `s` with fields drawn from `rng`.
-pub fn elastic(s: &Sample, e: Elastic, rs: Resample, rng: &mut SampleRng) -> Sample {
-    let (w, h) = (s.width as usize, s.height as usize);
+/// The source coordinates (x map, y map) of a `w`×`h` elastic deformation drawn from `rng`;
+/// `None` (and nothing drawn) for an empty image.
+pub(crate) fn elastic_maps(
+    w: usize,
+    h: usize,
+    e: Elastic,
+    rng: &mut SampleRng,
+) -> Option<(Vec<f32>, Vec<f32>)> {
     let n = w * h;
     if n == 0 {
-        return s.clone();
+        return None;
     }
     let field = |rng: &mut SampleRng| -> Vec<f32> {
         let mut f: Vec<f32> = if e.uniform {
@@ -50,13 +54,17 @@ pub fn elastic(s: &Sample, e: Elastic, rs: Resample, rng: &mut SampleRng) -> Sam
     let dy = if e.same_dxdy { dx.clone() } else { field(rng) };
     let mut mx = dx;
     let mut my = dy;
-    for y in 0..h {
-        for x in 0..w {
-            mx[y * w + x] += x as f32;
-            my[y * w + x] += y as f32;
+    // Row by row, one plane at a time: loops without index arithmetic vectorise.
+    for row in mx.chunks_exact_mut(w) {
+        for (x, v) in row.iter_mut().enumerate() {
+            *v += x as f32;
         }
     }
-    remap(s, &mx, &my, w, rs)
+    for (y, row) in my.chunks_exact_mut(w).enumerate() {
+        let y = y as f32;
+        row.iter_mut().for_each(|v| *v += y);
+    }
+    Some((mx, my))
 }
 
 fn gaussian_fill(f: &mut [f32], rng: &mut SampleRng) {

@@ -17,6 +17,8 @@
 //! - The random stream of sample `index` in `epoch` is [`sample_rng`]`(seed, epoch, index)`:
 //!   the same triple gives the same bytes whatever the thread count or batch order.
 //!   `Pipeline` is `Send + Sync`; share one `&Pipeline` across rayon workers.
+//! - [`Pipeline::apply_with_objects`]: the same, for a sample with an object mask
+//!   (`SegmentationObject/`): the ids follow the class mask's geometric draw exactly.
 //! - [`augment_dataset`] and [`preview_grid`]: the offline `segkit augment` command.
 //!
 //! # Example
@@ -113,6 +115,7 @@ pub mod photometric;
 mod pipeline;
 mod pool;
 mod preview;
+mod replay;
 mod rng;
 mod sample;
 pub mod warp;

@@ -1,5 +1,10 @@
 //! Offline augmentation: a new dataset folder with the originals and `copies` augmented
 //! versions of each selected image (`segkit augment DATASET OUT`).
+//!
+//! An image with an object mask (`SegmentationObject/<stem>.png`) gives copies with one,
+//! moved by the same geometric draw as the class mask ([`Pipeline::apply_with_objects`]),
+//! and their `instances` are its objects, as for every other derived dataset; copies of
+//! images without one record the 8-connected components of their class mask.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,6 +16,7 @@ use segkit_labelme::dataset::{
     self, atomic_write, atomic_write_with, count_values, write_index_png, write_manifest,
     write_split, Dataset, HistoryEntry, ImageEntry, MaskEncoding,
 };
+use segkit_labelme::objects::{object_instances, object_mask_path, write_object_mask};
 
 use crate::error::Result;
 use crate::pipeline::Pipeline;
@@ -276,6 +282,28 @@ pub(crate) fn load_sample(src: &Dataset, e: &ImageEntry) -> Result<Sample> {
     }
 }
 
+/// The object mask of `e` when the dataset has one, checked against the image size.
+fn load_objects(src: &Dataset, e: &ImageEntry, width: u32, height: u32) -> Result<Option<Vec<u8>>> {
+    let path = object_mask_path(&src.root, &e.stem);
+    match std::fs::metadata(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(DatasetError::io(path, err).into()),
+        Ok(_) => {}
+    }
+    let m = dataset::read_index_png(&path)?;
+    if (m.width, m.height) != (width, height) {
+        return Err(DatasetError::invalid(
+            path,
+            format!(
+                "object mask is {}x{} but its image is {width}x{height}",
+                m.width, m.height
+            ),
+        )
+        .into());
+    }
+    Ok(Some(m.data))
+}
+
 fn augment_one(
     src: &Dataset,
     out: &Path,
@@ -285,10 +313,21 @@ fn augment_one(
     index: u64,
 ) -> Result<Vec<ImageEntry>> {
     let sample = load_sample(src, e)?;
+    let objects = load_objects(src, e, sample.width, sample.height)?;
     let cmap = dataset::voc_colormap();
     let mut written = Vec::new();
     for k in 0..opts.copies {
-        let a = pipeline.apply(sample.clone(), opts.seed, k as u64, index);
+        let (a, ids) = match &objects {
+            None => (
+                pipeline.apply(sample.clone(), opts.seed, k as u64, index),
+                None,
+            ),
+            Some(o) => {
+                let (a, ids) =
+                    pipeline.apply_with_objects(sample.clone(), o, opts.seed, k as u64, index)?;
+                (a, Some(ids))
+            }
+        };
         let stem = augmented_stem(&e.stem, k);
         let file = format!("{}/{stem}.png", dataset::IMAGES_DIR);
         let color = if a.channels == 3 {
@@ -318,6 +357,13 @@ fn augment_one(
                     .map_err(std::io::Error::other)
             },
         )?;
+        let instances = match &ids {
+            Some(ids) => {
+                write_object_mask(out, &stem, a.width, a.height, ids, 0..a.height)?;
+                object_instances(&a.mask, ids, a.width, 0..a.height).instances
+            }
+            None => components::instances(&a.mask, a.width, a.height),
+        };
         let mut extra = serde_json::Map::new();
         extra.insert("augmented_from".into(), e.stem.clone().into());
         extra.insert("augment_copy".into(), k.into());
@@ -330,7 +376,7 @@ fn augment_one(
             views: e.views.clone(),
             source: e.source.clone(),
             class_pixels: count_values(&a.mask),
-            instances: components::instances(&a.mask, a.width, a.height),
+            instances,
             extra,
         });
     }

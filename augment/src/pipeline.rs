@@ -8,10 +8,12 @@ use image::RgbImage;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::elastic::{elastic, Elastic};
+use crate::elastic::{elastic_maps, Elastic};
+use crate::error::AugmentError;
 use crate::error::Result;
 use crate::geometric;
 use crate::photometric as photo;
+use crate::replay::{replay, Step, Trace};
 use crate::rng::{sample_rng, SampleRng};
 use crate::sample::Sample;
 use crate::warp::{self, Border, Fill, Interp, Mat, Resample};
@@ -205,13 +207,75 @@ impl Pipeline {
 
     /// Augment with a caller-provided stream (for callers that derive streams themselves).
     pub fn apply_with(&self, sample: Sample, rng: &mut SampleRng) -> Sample {
-        run_node(&self.root, Cow::Owned(sample), rng, false).into_owned()
+        run_node(&self.root, Cow::Owned(sample), rng, false, &mut ()).into_owned()
     }
 
     /// [`Pipeline::apply`] on a borrowed sample: the input is read, never copied first.
     pub fn apply_ref(&self, sample: &Sample, seed: u64, epoch: u64, index: u64) -> Sample {
         let mut rng = sample_rng(seed, epoch, index);
-        run_node(&self.root, Cow::Borrowed(sample), &mut rng, false).into_owned()
+        run_node(&self.root, Cow::Borrowed(sample), &mut rng, false, &mut ()).into_owned()
+    }
+
+    /// [`Pipeline::apply`] for a sample that has an object mask (`objects`: one id a pixel,
+    /// 0 = none, 255 = boundary/ignore, as `SegmentationObject/`). The sample comes out
+    /// byte-identical to what [`Pipeline::apply`] gives; the ids go through exactly the same
+    /// geometric steps as the class mask (nearest-neighbour, never blended), photometric
+    /// transforms leave them alone, and a constant border fills them with 255 where the
+    /// class mask is filled with 255 (ignore), else with 0 (no object). Other border modes
+    /// (replicate, reflect, wrap) copy ids as they copy classes.
+    ///
+    /// ```
+    /// use segkit_augment::{Pipeline, Sample};
+    /// let p = Pipeline::from_toml_str("[[transforms]]\nname = \"HorizontalFlip\"\np = 1.0")?;
+    /// let image = image::RgbImage::new(3, 1);
+    /// let s = Sample::from_rgb(image, vec![0, 1, 1])?;
+    /// let (out, ids) = p.apply_with_objects(s, &[0, 1, 2], 0, 0, 0)?;
+    /// assert_eq!((out.mask, ids), (vec![1, 1, 0], vec![2, 1, 0]));
+    /// # Ok::<(), segkit_augment::AugmentError>(())
+    /// ```
+    pub fn apply_with_objects(
+        &self,
+        sample: Sample,
+        objects: &[u8],
+        seed: u64,
+        epoch: u64,
+        index: u64,
+    ) -> Result<(Sample, Vec<u8>)> {
+        if objects.len() != sample.mask.len() {
+            return Err(AugmentError::Shape(format!(
+                "object mask has {} values but the image is {}x{} ({} pixels)",
+                objects.len(),
+                sample.width,
+                sample.height,
+                sample.mask.len()
+            )));
+        }
+        let mut rng = sample_rng(seed, epoch, index);
+        let (out, moved) = self.apply_traced(sample, objects.to_vec(), &mut rng);
+        debug_assert_eq!(
+            moved.image, out.mask,
+            "the replay moved the class mask differently"
+        );
+        Ok((out, moved.mask))
+    }
+
+    /// The augmented sample, and the replay of its geometric steps on a one-channel sample
+    /// of (class mask, `objects`) (see [`crate::replay`]); `objects` must be the mask's size.
+    pub(crate) fn apply_traced(
+        &self,
+        sample: Sample,
+        objects: Vec<u8>,
+        rng: &mut SampleRng,
+    ) -> (Sample, Sample) {
+        let planes = Sample {
+            image: sample.mask.clone(),
+            mask: objects,
+            channels: 1,
+            ..sample
+        };
+        let mut steps: Vec<Step> = Vec::new();
+        let out = run_node(&self.root, Cow::Owned(sample), rng, false, &mut steps).into_owned();
+        (out, replay(&steps, planes))
     }
 
     /// [`Pipeline::apply`] for an RGB image and its `width * height` mask.
@@ -231,13 +295,19 @@ impl Pipeline {
 /// The sample between transforms: borrowed until the first transform that applies.
 type Cur<'a> = Cow<'a, Sample>;
 
-fn run_node<'a>(node: &Node, s: Cur<'a>, rng: &mut SampleRng, force: bool) -> Cur<'a> {
+fn run_node<'a, T: Trace>(
+    node: &Node,
+    s: Cur<'a>,
+    rng: &mut SampleRng,
+    force: bool,
+    trace: &mut T,
+) -> Cur<'a> {
     // Always draw, so that a transform's later draws do not shift with `force`.
     let hit = rng.gen::<f64>() < node.p;
     if !(hit || force) {
         return s;
     }
-    run_op(&node.op, s, rng)
+    run_op(&node.op, s, rng, trace)
 }
 
 /// `new` replaces `old`, whose buffers go back to the pool when they were ours.
@@ -256,14 +326,18 @@ fn owned(s: Cur<'_>) -> Sample {
     }
 }
 
-fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
+/// Run one transform; its geometric steps go to `trace` (photometric ones change the
+/// image only and are not recorded).
+fn run_op<'a, T: Trace>(op: &Op, s: Cur<'a>, rng: &mut SampleRng, trace: &mut T) -> Cur<'a> {
     let (w, h) = (s.width as usize, s.height as usize);
     match op {
         Op::HorizontalFlip => {
+            trace.record(|| Step::HFlip);
             let n = geometric::hflip(&s);
             replace(s, n)
         }
         Op::VerticalFlip => {
+            trace.record(|| Step::VFlip);
             let n = geometric::vflip(&s);
             replace(s, n)
         }
@@ -272,16 +346,18 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             if k == 0 {
                 return s;
             }
+            trace.record(|| Step::Rot90(k));
             let n = geometric::rot90(&s, k);
             replace(s, n)
         }
         Op::Transpose => {
+            trace.record(|| Step::Transpose);
             let n = geometric::transpose(&s);
             replace(s, n)
         }
         Op::Rotate { limit, rs } => {
             let m = rotation_about_centre(w, h, draw(rng, *limit), 1.0, 1.0, 0.0, 0.0, (0.0, 0.0));
-            let n = warp_forward(&s, w, h, &m, *rs);
+            let n = warp_forward(&s, w, h, &m, *rs, trace);
             replace(s, n)
         }
         Op::Affine {
@@ -303,14 +379,14 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             let angle = draw(rng, *rotate);
             let (hx, hy) = (draw(rng, *shear_x), draw(rng, *shear_y));
             let m = rotation_about_centre(w, h, angle, sx, sy, hx, hy, t);
-            let n = warp_forward(&s, w, h, &m, *rs);
+            let n = warp_forward(&s, w, h, &m, *rs, trace);
             replace(s, n)
         }
         Op::RandomScale { limit, interp } => {
             let f = 1.0 + draw(rng, *limit);
             let ow = ((w as f64 * f).round() as usize).max(1);
             let oh = ((h as f64 * f).round() as usize).max(1);
-            let n = resize_region(&s, (0.0, 0.0, w as f64, h as f64), ow, oh, *interp);
+            let n = resize_region(&s, (0.0, 0.0, w as f64, h as f64), ow, oh, *interp, trace);
             replace(s, n)
         }
         Op::RandomCrop {
@@ -320,10 +396,16 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             border,
             fill,
         } => {
-            let padded = pad_to(&s, *height, *width, *position, *border, *fill, rng);
+            let padded = pad_to(&s, *height, *width, *position, *border, *fill, rng, trace);
             let src = padded.as_ref().unwrap_or(&s);
             let x = rng.gen_range(0..=src.width as usize - width);
             let y = rng.gen_range(0..=src.height as usize - height);
+            trace.record(|| Step::Crop {
+                x,
+                y,
+                w: *width,
+                h: *height,
+            });
             let n = geometric::crop(src, x, y, *width, *height);
             if let Some(p) = padded {
                 p.recycle();
@@ -338,7 +420,7 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             interp,
         } => {
             let region = resized_crop_region(w, h, *scale, *ratio, rng);
-            let n = resize_region(&s, region, *width, *height, *interp);
+            let n = resize_region(&s, region, *width, *height, *interp, trace);
             replace(s, n)
         }
         Op::PadIfNeeded {
@@ -352,7 +434,7 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
         } => {
             let th = target_size(h, *min_height, *height_divisor);
             let tw = target_size(w, *min_width, *width_divisor);
-            match pad_to(&s, th, tw, *position, *border, *fill, rng) {
+            match pad_to(&s, th, tw, *position, *border, *fill, rng, trace) {
                 Some(n) => replace(s, n),
                 None => s,
             }
@@ -371,6 +453,7 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
                 Border::Constant,
                 Fill::default(),
                 rng,
+                trace,
             );
             let src = padded.as_ref().unwrap_or(&s);
             let (w, h) = (src.width as usize, src.height as usize);
@@ -395,16 +478,32 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             } else {
                 (rng.gen_range(0..=w - width), rng.gen_range(0..=h - height))
             };
+            trace.record(|| Step::Crop {
+                x,
+                y,
+                w: *width,
+                h: *height,
+            });
             let n = geometric::crop(src, x, y, *width, *height);
             if let Some(p) = padded {
                 p.recycle();
             }
             replace(s, n)
         }
-        Op::ElasticTransform { e, rs } => {
-            let n = elastic(&s, *e, *rs, rng);
-            replace(s, n)
-        }
+        Op::ElasticTransform { e, rs } => match elastic_maps(w, h, *e, rng) {
+            Some((map_x, map_y)) => {
+                let n = warp::remap(&s, &map_x, &map_y, w, *rs);
+                trace.record(|| Step::Remap {
+                    map_x,
+                    map_y,
+                    ow: w,
+                    border: rs.border,
+                    mask_fill: rs.fill.mask,
+                });
+                replace(s, n)
+            }
+            None => s,
+        },
         Op::RandomBrightnessContrast {
             brightness,
             contrast,
@@ -487,7 +586,9 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             photo::to_gray(&mut s);
             Cow::Owned(s)
         }
-        Op::Compose(nodes) => nodes.iter().fold(s, |s, n| run_node(n, s, rng, false)),
+        Op::Compose(nodes) => nodes
+            .iter()
+            .fold(s, |s, n| run_node(n, s, rng, false, trace)),
         Op::OneOf(nodes) => {
             // Weighted by the children's own p, as albumentations does; the chosen one is forced.
             let total: f64 = nodes.iter().map(|n| n.p).sum();
@@ -503,7 +604,7 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
                 }
                 u -= n.p;
             }
-            run_node(&nodes[pick], s, rng, true)
+            run_node(&nodes[pick], s, rng, true, trace)
         }
         Op::SomeOf { n, replace, nodes } => {
             // Chosen uniformly (albumentations ignores the children's p for the choice), then
@@ -518,7 +619,7 @@ fn run_op<'a>(op: &Op, s: Cur<'a>, rng: &mut SampleRng) -> Cur<'a> {
             };
             idx.sort_unstable();
             idx.iter()
-                .fold(s, |s, &i| run_node(&nodes[i], s, rng, false))
+                .fold(s, |s, &i| run_node(&nodes[i], s, rng, false, trace))
         }
     }
 }
@@ -555,35 +656,54 @@ fn rotation_about_centre(
 }
 
 /// Warp by a forward matrix; a degenerate matrix (zero scale) leaves the sample as it was.
-fn warp_forward(s: &Sample, ow: usize, oh: usize, fwd: &Mat, rs: Resample) -> Sample {
+fn warp_forward<T: Trace>(
+    s: &Sample,
+    ow: usize,
+    oh: usize,
+    fwd: &Mat,
+    rs: Resample,
+    trace: &mut T,
+) -> Sample {
     match warp::invert(fwd) {
-        Some(inv) => warp::warp_affine(s, ow, oh, &inv, rs),
+        Some(inv) => {
+            trace.record(|| Step::Warp {
+                ow,
+                oh,
+                inv,
+                border: rs.border,
+                mask_fill: rs.fill.mask,
+            });
+            warp::warp_affine(s, ow, oh, &inv, rs)
+        }
         None => s.clone(),
     }
 }
 
 /// Resize the region `(x, y, w, h)` of `s` to `ow`×`oh` (pixel-area convention of OpenCV's
 /// `resize`, edges replicated).
-fn resize_region(
+fn resize_region<T: Trace>(
     s: &Sample,
     (x, y, w, h): (f64, f64, f64, f64),
     ow: usize,
     oh: usize,
     interp: Interp,
+    trace: &mut T,
 ) -> Sample {
     let (fx, fy) = (w / ow as f64, h / oh as f64);
     let inv: Mat = [fx, 0.0, x + 0.5 * fx - 0.5, 0.0, fy, y + 0.5 * fy - 0.5];
-    warp::warp_affine(
-        s,
+    let rs = Resample {
+        interp,
+        border: Border::Replicate,
+        fill: Fill::default(),
+    };
+    trace.record(|| Step::Warp {
         ow,
         oh,
-        &inv,
-        Resample {
-            interp,
-            border: Border::Replicate,
-            fill: Fill::default(),
-        },
-    )
+        inv,
+        border: rs.border,
+        mask_fill: rs.fill.mask,
+    });
+    warp::warp_affine(s, ow, oh, &inv, rs)
 }
 
 /// torchvision's `RandomResizedCrop` region search: ten tries, then a centre crop.
@@ -633,7 +753,7 @@ fn target_size(n: usize, min: Option<usize>, divisor: Option<usize>) -> usize {
 
 /// `s` padded to at least `th`×`tw`, or `None` when it is that large already.
 #[allow(clippy::too_many_arguments)] // one argument per albumentations parameter
-fn pad_to(
+fn pad_to<T: Trace>(
     s: &Sample,
     th: usize,
     tw: usize,
@@ -641,6 +761,7 @@ fn pad_to(
     border: Border,
     fill: Fill,
     rng: &mut SampleRng,
+    trace: &mut T,
 ) -> Option<Sample> {
     let (w, h) = (s.width as usize, s.height as usize);
     let (ph, pw) = (th.saturating_sub(h), tw.saturating_sub(w));
@@ -655,6 +776,11 @@ fn pad_to(
         PadPosition::BottomRight => (ph, pw),
         PadPosition::Random => (rng.gen_range(0..=ph), rng.gen_range(0..=pw)),
     };
+    trace.record(|| Step::Pad {
+        margins: [top, ph - top, left, pw - left],
+        border,
+        mask_fill: fill.mask,
+    });
     Some(geometric::pad(
         s,
         top,

@@ -16,7 +16,10 @@ use segkit_labelme::dataset::Dataset;
 /// that lists its source; `dataset.json` records where it came from and the command in its
 /// history, and the pipeline is saved beside it as `augment.toml`/`augment.json`.
 /// Geometric transforms move the mask with the image (nearest-neighbour); padded pixels
-/// get the ignore index 255. Copy k of the image at manifest position i uses the random
+/// get the ignore index 255. An image with an object mask (SegmentationObject/) gives copies
+/// with one, moved by the same geometric draw (nearest neighbour; photometric transforms skip
+/// it; constant padding 255 where the class mask's is 255, else 0); their instances are its
+/// objects. Copy k of the image at manifest position i uses the random
 /// stream (seed, k, i): the same seed gives the same bytes with any thread count.
 ///
 /// Pipelines are TOML or JSON with albumentations' names and parameters (an

@@ -85,7 +85,8 @@ fn finish(d: &Derived, summary: String) -> anyhow::Result<()> {
 /// Per-class pixel share, instance sizes, suggested class weights and data traps.
 ///
 /// Reads every mask (not just the manifest): per class the share of pixels, images and
-/// instances (8-connected components) with area min/median/p95/max, the same per view,
+/// instances (the objects of SegmentationObject/ for an image that has one, else 8-connected
+/// components) with area min/median/p95/max, the same per view,
 /// suggested loss weights (median-frequency balancing and inverse square root of frequency,
 /// computed on train.txt when it exists), and warnings for classic traps (0/255 binary masks,
 /// RGB masks, values past the class list, classes with < 3 instances, images without
@@ -192,10 +193,10 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
         }
     }
     for e in &r.errors {
-        eprintln!("unreadable: {e}");
+        eprintln!("problem: {e}");
     }
     println!(
-        "\nstats of {} images: {} classes, {} warnings, {} unreadable",
+        "\nstats of {} images: {} classes, {} warnings, {} file problems",
         r.images_read,
         r.classes.len(),
         r.warnings.len(),

@@ -1,5 +1,8 @@
 //! `stats`: what is in a dataset, read from the mask files themselves (not the manifest), and
 //! the classic traps that make a model learn nothing, each with the command that fixes it.
+//!
+//! Instances are counted as the manifest counts them: the objects of an image's object mask
+//! (`SegmentationObject/<stem>.png`) when it has one, else 8-connected components per class.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,6 +14,7 @@ use serde::Serialize;
 
 use super::{components, Result, Tick};
 use crate::dataset::{count_values, read_index_png, Dataset, ImageEntry, IGNORE_INDEX};
+use crate::objects::{object_instances, object_mask_path};
 
 /// Per-class figures over a set of images.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -25,7 +29,9 @@ pub struct ClassStats {
     pub pixel_share: f64,
     /// Images containing the class.
     pub images: usize,
-    /// Instances (8-connected components); 0 for the background.
+    /// Instances: the objects of the object mask (`SegmentationObject/`) for an image that
+    /// has one, else the 8-connected components of each class, as the manifest counts them;
+    /// 0 for the background.
     pub instances: usize,
     /// Smallest instance area in pixels.
     pub area_min: Option<u64>,
@@ -91,7 +97,8 @@ pub struct StatsReport {
     pub weights: ClassWeights,
     /// Traps found.
     pub warnings: Vec<Warning>,
-    /// Files that could not be read at all, with the reason.
+    /// Files that could not be read at all, with the reason, and object masks that could not
+    /// be used (their image is counted by components instead).
     pub errors: Vec<String>,
 }
 
@@ -103,6 +110,8 @@ struct Scan {
     rgb: bool,
     size_mismatch: Option<String>,
     error: Option<String>,
+    /// The object mask could not be used (the image is still counted, by components).
+    objects_error: Option<String>,
 }
 
 /// PNG colour type from the IHDR chunk (2 = RGB, 6 = RGBA, 4 = gray + alpha).
@@ -138,10 +147,45 @@ fn scan(ds: &Dataset, e: &ImageEntry) -> Scan {
         Err(err) => s.error = Some(format!("{}: {err}", img.display())),
     }
     s.values = count_values(&mask.data);
-    for c in components::instances(&mask.data, mask.width, mask.height) {
+    // An object mask names the objects (two touching people stay two), as the manifest
+    // records them; without one, an instance is an 8-connected component of one class.
+    let found = match read_objects(&ds.root, &e.stem, mask.width, mask.height) {
+        Ok(Some(ids)) => object_instances(&mask.data, &ids, mask.width, 0..mask.height).instances,
+        Ok(None) => components::instances(&mask.data, mask.width, mask.height),
+        Err(err) => {
+            s.objects_error = Some(format!(
+                "{err} (counted 8-connected components of the class mask instead)"
+            ));
+            components::instances(&mask.data, mask.width, mask.height)
+        }
+    };
+    for c in found {
         s.areas.entry(c.class).or_default().push(c.area);
     }
     s
+}
+
+/// The object mask of `stem` when the dataset has one, checked against the class mask's size.
+fn read_objects(
+    root: &Path,
+    stem: &str,
+    width: u32,
+    height: u32,
+) -> std::result::Result<Option<Vec<u8>>, String> {
+    let path = object_mask_path(root, stem);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let m = read_index_png(&path).map_err(|e| e.to_string())?;
+    if (m.width, m.height) != (width, height) {
+        return Err(format!(
+            "{}: object mask is {}x{} but the class mask is {width}x{height}",
+            path.display(),
+            m.width,
+            m.height
+        ));
+    }
+    Ok(Some(m.data))
 }
 
 fn nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
@@ -440,6 +484,10 @@ pub fn stats(ds: &Dataset, tick: Tick) -> Result<StatsReport> {
         views,
         weights,
         warnings,
-        errors: scans.iter().filter_map(|s| s.error.clone()).collect(),
+        errors: scans
+            .iter()
+            .flat_map(|s| [s.error.clone(), s.objects_error.clone()])
+            .flatten()
+            .collect(),
     })
 }
