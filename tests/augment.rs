@@ -332,26 +332,6 @@ fn one_broken_image_does_not_stop_the_others() {
 
 // ---- object masks (SegmentationObject/) through augment ----
 
-/// `segkit convert --instances` of labelme's instance_segmentation example (three VOC photos
-/// whose touching people are separate objects) into `dir/name`.
-fn convert_instances(dir: &Path, name: &str) -> PathBuf {
-    let src = shared_data().join("labelme-examples/instance_segmentation");
-    let out = dir.join(name);
-    run_ok(
-        dir,
-        &[
-            "convert",
-            src.join("data_annotated").to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            src.join("labels.txt").to_str().unwrap(),
-            "--instances",
-            "--no-viz",
-        ],
-    );
-    out
-}
-
 /// (class mask, object mask, width, height) of `stem` in dataset `root`; the object mask must
 /// be a P-mode PNG, as VOC's.
 fn planes(root: &Path, stem: &str) -> (Vec<u8>, Vec<u8>, u32, u32) {
@@ -437,7 +417,7 @@ fn check_instances(out: &Path) {
 #[test]
 fn flipped_copies_carry_their_object_masks_exactly() {
     let t = tempfile::tempdir().unwrap();
-    let src = convert_instances(t.path(), "voc");
+    let src = common::objects::convert_instance_example(t.path(), "voc");
     let before = snapshot(&src);
     let pipe = t.path().join("flips.toml");
     std::fs::write(
@@ -483,7 +463,7 @@ fn flipped_copies_carry_their_object_masks_exactly() {
 #[test]
 fn warped_copies_keep_ids_on_their_classes_and_pad_them_as_ignore() {
     let t = tempfile::tempdir().unwrap();
-    let src = convert_instances(t.path(), "voc");
+    let src = common::objects::convert_instance_example(t.path(), "voc");
     let pipe = t.path().join("warps.toml");
     std::fs::write(
         &pipe,
@@ -569,8 +549,8 @@ fn images_without_object_masks_augment_as_before() {
     // masks byte for byte (one random stream, drawn the same way), and copies of images
     // without an object mask record connected components, not objects.
     let t = tempfile::tempdir().unwrap();
-    convert_instances(t.path(), "with");
-    let without = convert_instances(t.path(), "without");
+    common::objects::convert_instance_example(t.path(), "with");
+    let without = common::objects::convert_instance_example(t.path(), "without");
     std::fs::remove_dir_all(without.join("SegmentationObject")).unwrap();
     for name in ["with", "without"] {
         run_ok(

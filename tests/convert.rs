@@ -139,29 +139,11 @@ fn semantic_examples_match_the_oracle_and_labelme2voc() {
     assert!(ds.manifest.history[0].command.contains("convert"));
 }
 
-/// `convert --instances --no-viz` of the instance_segmentation example into `dir/voc`.
-fn convert_instance_examples(dir: &Path) -> PathBuf {
-    let src = examples().join("instance_segmentation");
-    let out = dir.join("voc");
-    convert_ok(
-        dir,
-        &src.join("data_annotated"),
-        &out,
-        &[
-            "--labels",
-            src.join("labels.txt").to_str().unwrap(),
-            "--instances",
-            "--no-viz",
-        ],
-    );
-    out
-}
-
 #[test]
 fn instance_examples_reproduce_labelme2voc_objects() {
     let tmp = tempfile::tempdir().unwrap();
     let src = examples().join("instance_segmentation");
-    let out = convert_instance_examples(tmp.path());
+    let out = common::objects::convert_instance_example(tmp.path(), "voc");
     for stem in ["2011_000003", "2011_000006", "2011_000025"] {
         let ours = mask(&out.join(format!("SegmentationObject/{stem}.png")));
         let shipped = mask(&src.join(format!("data_dataset_voc/SegmentationObject/{stem}.png")));
@@ -603,29 +585,17 @@ fn import_voc_keeps_labelme2voc_masks_splits_and_reports_foreign_values() {
 fn numpy_objects(pairs: &[(PathBuf, PathBuf)]) -> Vec<serde_json::Value> {
     const SCRIPT: &str = r#"
 import json, sys
-import numpy as np
 from PIL import Image
 args, out = sys.argv[1:], []
 for cls_path, obj_path in zip(args[::2], args[1::2]):
     obj_img = Image.open(obj_path)
     cls, obj = np.array(Image.open(cls_path)), np.array(obj_img)
-    inst = []
-    for i in range(1, 255):
-        m = obj == i
-        if not m.any():
-            continue
-        votes = np.bincount(cls[m], minlength=256)[1:255]
-        if votes.max() == 0:
-            continue
-        ys, xs = np.nonzero(m)
-        inst.append({"class": int(votes.argmax()) + 1, "area": int(m.sum()),
-                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                              int(ys.max() - ys.min() + 1)]})
-    out.append({"mode": obj_img.mode, "instances": inst})
+    out.append({"mode": obj_img.mode, "instances": objects(cls, obj)})
 print(json.dumps(out))
 "#;
     let mut cmd = Command::new(oracle_python());
-    cmd.arg("-c").arg(SCRIPT);
+    cmd.arg("-c")
+        .arg(format!("{}{SCRIPT}", common::objects::PY_OBJECTS));
     for (c, o) in pairs {
         cmd.arg(c).arg(o);
     }
@@ -700,7 +670,7 @@ fn import_voc_takes_labelme2voc_objects_as_instances() {
     // the same ids, but for one pixel where the shipped masks' older Pillow differs from the
     // oracle (see instance_examples_reproduce_labelme2voc_objects); so importing convert's
     // own VOC output gives the sound instances, and its class pixel counts
-    let conv = convert_instance_examples(tmp.path());
+    let conv = common::objects::convert_instance_example(tmp.path(), "voc");
     let (round, _) = import_voc_objects(tmp.path(), &conv, "round", &stems);
     let conv = Dataset::open(&conv).unwrap();
     for (a, b) in conv.manifest.images.iter().zip(&round.manifest.images) {

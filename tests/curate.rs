@@ -1102,26 +1102,6 @@ fn bad_files_are_named_and_do_not_stop_the_others() {
 
 // ---- object masks (SegmentationObject/) through filter, remap, crop and split --only ----
 
-/// `segkit convert --instances` of labelme's instance_segmentation example (three VOC
-/// photos, 20 classes) into `dir/name`: a dataset whose images all have object masks.
-fn convert_instances(dir: &Path, name: &str) -> PathBuf {
-    let src = shared_data().join("labelme-examples/instance_segmentation");
-    let out = dir.join(name);
-    run_ok(
-        dir,
-        &[
-            "convert",
-            src.join("data_annotated").to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--labels",
-            src.join("labels.txt").to_str().unwrap(),
-            "--instances",
-            "--no-viz",
-        ],
-    );
-    out
-}
-
 /// What each derived image should be, computed by numpy + Pillow from the input masks, the
 /// way a user would write it; `cases` are JSON objects with `cls`, `obj` (input class and
 /// object mask), `op` (`filter`: `min_area`, `per_class` {class id: px}, `fill`; `remap`:
@@ -1136,21 +1116,6 @@ import json, sys
 import numpy as np
 from PIL import Image
 
-def objects(cls, obj):
-    inst = []
-    for i in range(1, 255):
-        m = obj == i
-        if not m.any():
-            continue
-        votes = np.bincount(cls[m], minlength=256)[1:255]
-        if votes.max() == 0:
-            continue
-        ys, xs = np.nonzero(m)
-        inst.append({"class": int(votes.argmax()) + 1, "area": int(m.sum()),
-                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                              int(ys.max() - ys.min() + 1)]})
-    return inst
-
 out = []
 for case in json.load(open(sys.argv[1])):
     cls = np.array(Image.open(case["cls"]))
@@ -1160,12 +1125,9 @@ for case in json.load(open(sys.argv[1])):
         removed = []
         for i in range(1, 255):
             m = obj == i
-            if not m.any():
+            c = majority(cls, m) if m.any() else None
+            if c is None:
                 continue
-            votes = np.bincount(cls[m], minlength=256)[1:255]
-            if votes.max() == 0:
-                continue
-            c = int(votes.argmax()) + 1
             if m.sum() < case["per_class"].get(str(c), case["min_area"]):
                 removed.append(m)
         for m in removed:
@@ -1197,7 +1159,7 @@ print(json.dumps(out))
     fs::write(&job, serde_json::to_vec(cases).unwrap()).unwrap();
     let out = std::process::Command::new(common::oracle_python())
         .arg("-c")
-        .arg(SCRIPT)
+        .arg(format!("{}{SCRIPT}", common::objects::PY_OBJECTS))
         .arg(&job)
         .output()
         .expect("run python");
@@ -1283,7 +1245,7 @@ fn ids_in(mask: &[u8]) -> BTreeSet<u8> {
 #[test]
 fn object_masks_survive_filter_remap_crop_and_only() {
     let t = tempfile::tempdir().unwrap();
-    let src = convert_instances(t.path(), "voc");
+    let src = common::objects::convert_instance_example(t.path(), "voc");
     let before = snapshot(&src);
     let input = Dataset::open(&src).unwrap();
     let class_id = |name: &str| {
@@ -1471,7 +1433,7 @@ fn object_masks_survive_filter_remap_crop_and_only() {
 #[test]
 fn a_wrong_sized_object_mask_fails_its_image_only() {
     let t = tempfile::tempdir().unwrap();
-    let src = convert_instances(t.path(), "voc");
+    let src = common::objects::convert_instance_example(t.path(), "voc");
     // 2011_000025: an object mask of another size than its image (500x375)
     let broken = src.join("SegmentationObject/2011_000025.png");
     write_index_png(
@@ -1585,7 +1547,7 @@ fn summary(mut areas: Vec<u64>) -> InstanceSummary {
 #[test]
 fn stats_counts_objects_where_an_image_has_an_object_mask() {
     let t = tempfile::tempdir().unwrap();
-    let src = convert_instances(t.path(), "voc");
+    let src = common::objects::convert_instance_example(t.path(), "voc");
     let ds = Dataset::open(&src).unwrap();
     let id = |name: &str| {
         ds.manifest

@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: run the built `segkit` binary in a temp dir.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod objects;
 pub mod squares;
 
 use std::path::{Path, PathBuf};
