@@ -102,6 +102,16 @@ fn offline_augmentation_writes_a_dataset_with_copies_beside_their_sources() {
         "{stdout}"
     );
     assert_eq!(snapshot(&ds), before, "the input dataset is never modified");
+    let mut beside: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(
+        beside,
+        ["aug", "aug.toml", "voc"],
+        "the staging folder became `aug`"
+    );
 
     let aug = Dataset::open(tmp.path().join("aug")).unwrap();
     let stems: Vec<&str> = aug

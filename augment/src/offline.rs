@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use segkit_labelme::curate::components;
 use segkit_labelme::dataset::{
     self, atomic_write, atomic_write_with, count_values, write_index_png, write_manifest,
-    write_split, Dataset, HistoryEntry, ImageEntry, MaskEncoding,
+    write_split, Dataset, HistoryEntry, ImageEntry, MaskEncoding, Staging,
 };
 use segkit_labelme::objects::{object_instances, object_mask_path, write_object_mask};
 
@@ -85,7 +85,8 @@ pub(crate) fn named_split(src: &Dataset, name: &str) -> Result<Vec<String>> {
 /// `opts.copies` augmented copies of each selected image, splits and a manifest whose
 /// history gains this command. Each augmented copy is listed in every split that lists
 /// its source. One unreadable image is reported in the summary; the rest are written.
-/// The manifest is written last, so an interrupted run leaves no valid dataset behind.
+/// Written into a hidden staging folder beside `out` that becomes `out` only when the
+/// manifest is complete, so an interrupted run leaves no half-written dataset behind.
 pub fn augment_dataset(
     src: &Dataset,
     out: &Path,
@@ -104,6 +105,9 @@ pub fn augment_dataset(
         )
         .into());
     }
+    // Everything goes into a staging folder that becomes `out` when the manifest is written.
+    let staging = Staging::beside(out)?;
+    let root = staging.root();
     let m = &src.manifest;
     let selected = selected_stems(src, opts.split.as_deref())?;
     let entries = src.entries(&selected)?;
@@ -135,7 +139,7 @@ pub fn augment_dataset(
         .map(|e| {
             let r = augment_one(
                 src,
-                out,
+                root,
                 pipeline,
                 opts,
                 e,
@@ -160,7 +164,7 @@ pub fn augment_dataset(
     let mut originals = 0;
     if opts.keep_originals {
         for e in &m.images {
-            copy_original(src, out, e)?;
+            copy_original(src, root, e)?;
             manifest.images.push(e.clone());
             originals += 1;
         }
@@ -188,7 +192,7 @@ pub fn augment_dataset(
             }
             list.extend(by_source.get(s).into_iter().flatten().cloned());
         }
-        write_split(out, &name, &list)?;
+        write_split(root, &name, &list)?;
     }
     manifest.images.extend(new_entries);
     manifest.images.sort_by(|a, b| a.stem.cmp(&b.stem));
@@ -196,10 +200,11 @@ pub fn augment_dataset(
         .history
         .push(HistoryEntry::now(opts.command.clone()));
     atomic_write(
-        &out.join(&opts.pipeline_file.0),
+        &root.join(&opts.pipeline_file.0),
         opts.pipeline_file.1.as_bytes(),
     )?;
-    write_manifest(out, &manifest)?;
+    write_manifest(root, &manifest)?;
+    staging.commit(out)?;
     Ok(AugmentSummary {
         out: out.to_path_buf(),
         originals,

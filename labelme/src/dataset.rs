@@ -532,6 +532,47 @@ pub fn count_values(mask: &[u8]) -> BTreeMap<u32, u64> {
         .collect()
 }
 
+/// A dataset folder being written: a hidden staging folder beside the output that becomes
+/// the output only in [`Staging::commit`], once everything (the manifest last) is written.
+/// A killed run leaves at most a hidden `.segkit-staging-*` folder, never an output that
+/// looks finished; dropping a `Staging` without committing removes it.
+pub struct Staging {
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    /// Start writing the dataset that will become `out` (its parent is created).
+    pub fn beside(out: &Path) -> Result<Staging> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|e| DatasetError::io(&parent, e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".segkit-staging-")
+            .tempdir_in(&parent)
+            .map_err(|e| DatasetError::io(&parent, e))?;
+        Ok(Staging { dir })
+    }
+
+    /// The folder to write into.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Turn the staged folder into `out`, which must not exist or be an empty folder.
+    pub fn commit(self, out: &Path) -> Result<()> {
+        if out.exists() {
+            fs::remove_dir(out).map_err(|e| DatasetError::io(out, e))?;
+        }
+        let kept = self.dir.keep();
+        fs::rename(&kept, out).map_err(|e| {
+            let _ = fs::remove_dir_all(&kept);
+            DatasetError::io(out, e)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,5 +642,37 @@ mod tests {
         assert_eq!(d.manifest, m);
         let names = fs::read_to_string(dir.path().join("class_names.txt")).unwrap();
         assert_eq!(names, "_background_\n划痕\n");
+    }
+
+    #[test]
+    fn staging_becomes_the_output_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sub/out");
+        let leftovers = || {
+            fs::read_dir(dir.path().join("sub"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let dropped = Staging::beside(&out).unwrap();
+        atomic_write(&dropped.root().join("a/b.txt"), b"x").unwrap();
+        drop(dropped); // a run that failed before its manifest
+        assert!(!out.exists() && leftovers().is_empty(), "{:?}", leftovers());
+
+        fs::create_dir_all(&out).unwrap(); // an empty output folder is fine
+        let staged = Staging::beside(&out).unwrap();
+        atomic_write(&staged.root().join("a/b.txt"), b"x").unwrap();
+        staged.commit(&out).unwrap();
+        assert_eq!(fs::read(out.join("a/b.txt")).unwrap(), b"x");
+        assert_eq!(leftovers(), ["out"]);
+
+        let again = Staging::beside(&out).unwrap(); // a full one is never replaced
+        assert!(again.commit(&out).is_err());
+        assert_eq!(fs::read(out.join("a/b.txt")).unwrap(), b"x");
+        assert_eq!(
+            leftovers(),
+            ["out"],
+            "a refused commit leaves nothing behind"
+        );
     }
 }

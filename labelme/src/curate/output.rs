@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::{usage, Result, Tick};
 use crate::dataset::{
     count_values, write_index_png, write_manifest, write_split, ClassInfo, Dataset, DatasetError,
-    HistoryEntry, ImageEntry, Manifest, MaskEncoding, IMAGES_DIR, MASKS_DIR, OBJECTS_DIR,
+    HistoryEntry, ImageEntry, Manifest, MaskEncoding, Staging, IMAGES_DIR, MASKS_DIR, OBJECTS_DIR,
     SPLITS_DIR,
 };
 use crate::objects::{object_instances, object_mask_path, write_object_mask};
@@ -214,16 +214,8 @@ pub(crate) fn derive<T: Send>(
     f: impl Fn(&ImageEntry) -> Result<(Vec<Item>, T), DatasetError> + Sync,
 ) -> Result<(Derived, Vec<T>)> {
     check_out(&ds.root, out)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| DatasetError::io(&parent, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".segkit-staging-")
-        .tempdir_in(&parent)
-        .map_err(|e| DatasetError::io(&parent, e))?;
-    let root = staging.path();
+    let staging = Staging::beside(out)?;
+    let root = staging.root();
     for d in [IMAGES_DIR, MASKS_DIR, SPLITS_DIR] {
         fs::create_dir_all(root.join(d)).map_err(|e| DatasetError::io(root.join(d), e))?;
     }
@@ -298,15 +290,8 @@ pub(crate) fn derive<T: Send>(
     };
     write_manifest(root, &manifest)?;
 
-    if out.exists() {
-        // check_out made sure it is an empty folder
-        fs::remove_dir(out).map_err(|e| DatasetError::io(out, e))?;
-    }
-    let kept = staging.keep();
-    fs::rename(&kept, out).map_err(|e| {
-        let _ = fs::remove_dir_all(&kept);
-        DatasetError::io(out, e)
-    })?;
+    // check_out made sure `out` is missing or an empty folder
+    staging.commit(out)?;
     let derived = Derived {
         out: out.to_path_buf(),
         images_in: ds.manifest.images.len(),
