@@ -2,7 +2,7 @@
 """PyTorch twin of segkit's UNet (same module tree, so the same state_dict names).
 
 Two uses:
-  train_torch.py step --threads 2 --steps 10 [--batch 2 --size 256]
+  train_torch.py step --threads 2 --steps 10 [--batch 2 --size 256] [--channels-last]
       time a training step (forward + CE+Dice loss + backward + AdamW) like segkit's bench
   train_torch.py epoch DATASET --threads 2 --workers 2
       time one epoch over the train split of a segkit dataset (PIL decode, random 256² crop,
@@ -99,8 +99,11 @@ def time_steps(net, args, default_steps):
     size = int(args[args.index("--size") + 1]) if "--size" in args else 256
     torch.set_num_threads(threads)
     net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     x = torch.randn(batch, 3, size, size)
+    if "--channels-last" in args:  # what segkit does on the CPU; not the default here
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     y = (torch.rand(batch, size, size) > 0.9).long()
     w = torch.tensor([0.5, 5.0])
     times = []
