@@ -665,16 +665,7 @@ fn warp_forward<T: Trace>(
     trace: &mut T,
 ) -> Sample {
     match warp::invert(fwd) {
-        Some(inv) => {
-            trace.record(|| Step::Warp {
-                ow,
-                oh,
-                inv,
-                border: rs.border,
-                mask_fill: rs.fill.mask,
-            });
-            warp::warp_affine(s, ow, oh, &inv, rs)
-        }
+        Some(inv) => traced_warp(s, ow, oh, inv, rs, trace),
         None => s.clone(),
     }
 }
@@ -696,6 +687,18 @@ fn resize_region<T: Trace>(
         border: Border::Replicate,
         fill: Fill::default(),
     };
+    traced_warp(s, ow, oh, inv, rs, trace)
+}
+
+/// `warp::warp_affine` by the inverse map `inv`, recorded in `trace` for the object mask.
+fn traced_warp<T: Trace>(
+    s: &Sample,
+    ow: usize,
+    oh: usize,
+    inv: Mat,
+    rs: Resample,
+    trace: &mut T,
+) -> Sample {
     trace.record(|| Step::Warp {
         ow,
         oh,

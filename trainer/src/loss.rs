@@ -75,6 +75,18 @@ pub struct Loss {
 }
 
 impl Loss {
+    /// The loss a resolved run config trains with (its loss, head, classes and class
+    /// weights), on `device`.
+    pub fn of_run(cfg: &crate::config::Config, device: tch::Device) -> Result<Loss> {
+        Loss::new(
+            &cfg.loss,
+            cfg.model.head,
+            cfg.model.num_classes,
+            &cfg.class_weights(),
+            device,
+        )
+    }
+
     /// The loss of `cfg` for `head` and `num_classes` classes with `weights`, on `device`.
     pub fn new(
         cfg: &LossConfig,

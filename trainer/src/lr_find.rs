@@ -147,13 +147,7 @@ pub fn lr_find(opts: &LrFindOptions, on: &mut dyn FnMut(LrFindEvent)) -> Result<
             on(LrFindEvent::Log(&format!("pretrained: {line}")));
         }
     }
-    let loss_fn = Loss::new(
-        &cfg.loss,
-        cfg.model.head,
-        cfg.model.num_classes,
-        &cfg.class_weights(),
-        device,
-    )?;
+    let loss_fn = Loss::of_run(&cfg, device)?;
     let mut opt = Optimizer::new(&vs, &cfg.optim);
     let samples = Arc::new(train::training_samples(&cfg, prepared.train));
     let augment = crate::data::Augment::from_config(&cfg.data.augment)?;

@@ -22,7 +22,9 @@ fn channels_last(t: &Tensor) -> Tensor {
 
 /// Whether channels-last is used (SEGKIT_CHANNELS_LAST=0 turns it off, to compare).
 fn channels_last_on() -> bool {
-    std::env::var_os("SEGKIT_CHANNELS_LAST").is_none_or(|v| v != "0")
+    // read once: it is asked on every forward pass
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SEGKIT_CHANNELS_LAST").is_none_or(|v| v != "0"))
 }
 
 /// The input of a UNet/VGG forward pass: channels-last on the CPU, to match the parameters.

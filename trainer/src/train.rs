@@ -320,13 +320,7 @@ pub fn train(opts: &TrainOptions, on: &mut dyn FnMut(Event)) -> Result<Outcome> 
             }
         }
     }
-    let loss_fn = Loss::new(
-        &cfg.loss,
-        cfg.model.head,
-        cfg.model.num_classes,
-        &cfg.class_weights(),
-        device,
-    )?;
+    let loss_fn = Loss::of_run(&cfg, device)?;
     let mut opt = Optimizer::new(&vs, &cfg.optim);
     let mut st = LoopState {
         epoch: 0,
